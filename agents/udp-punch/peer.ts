@@ -1,0 +1,308 @@
+// netpunch peer: register with the rendezvous, learn the other peer's endpoint, punch.
+//
+// One UDP socket (bound to 0.0.0.0:NMX_LOCAL_PORT) carries everything: registrations, pings,
+// pongs and closes. Logs go to stderr; exactly one JSON verdict line goes to stdout at the end.
+//
+//   exit 0  {"ok":true,"path":"direct-udp","peer":"ip:port","timeToDirectMs":12.3}
+//   exit 1  {"ok":false,"path":null,"peer":null,"reason":"..."}   (clean failure)
+//   exit 2  bad environment (one stderr line, no stdout)
+//   exit 3  {"ok":false,...,"reason":"cannot bind ..."}            (fault: socket unusable)
+//   exit 143 / 130 on SIGTERM / SIGINT, no stdout
+
+import dgram from 'node:dgram';
+import {
+  EnvError,
+  type Endpoint,
+  type Message,
+  type MessageType,
+  type PeerConfig,
+  formatEndpoint,
+  makeLogger,
+  otherRole,
+  parseEndpoint,
+  readPeerConfig,
+  round1,
+  sameEndpoint,
+  sign,
+  stamp,
+  verify,
+} from './protocol.ts';
+
+const REG_INTERVAL_MS = 50;
+const PING_INTERVAL_MS = 20;
+const CLOSE_COUNT = 3;
+const CLOSE_INTERVAL_MS = 10;
+
+type Phase = 'registering' | 'punching' | 'closing' | 'finished';
+
+function main(): void {
+  let cfg: PeerConfig;
+  try {
+    cfg = readPeerConfig(process.env);
+  } catch (err) {
+    if (err instanceof EnvError) {
+      process.stderr.write(`${stamp()} [peer] bad environment: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  run(cfg);
+}
+
+function run(cfg: PeerConfig): void {
+  const log = makeLogger(cfg.role);
+  const peerRole = otherRole(cfg.role);
+  const rdv = cfg.rendezvous;
+  const rdvText = formatEndpoint(rdv);
+  const startedAt = performance.now();
+  const sock = dgram.createSocket({ type: 'udp4' });
+
+  let phase: Phase = 'registering';
+  let bound = false;
+  let seq = 0;
+  /** the peer's endpoint as the rendezvous observed it */
+  let peerEp: Endpoint | null = null;
+  /** where pings go: peerEp, or the peer-reflexive source of the peer's pings once seen */
+  let target: Endpoint | null = null;
+  /** last authenticated source of the peer's pings */
+  let reflexive: Endpoint | null = null;
+  /** performance.now() when the rendezvous `peer` message arrived */
+  let learnedAt = 0;
+
+  const stats = {
+    regsSent: 0,
+    peerMsgs: 0,
+    pingsSent: 0,
+    pingsRecv: 0,
+    pongsSent: 0,
+    pongsRecv: 0,
+    closesRecv: 0,
+    dropped: 0,
+    sendErrors: 0,
+  };
+  let lastDrop = '';
+
+  let regTimer: NodeJS.Timeout | undefined;
+  let waitTimer: NodeJS.Timeout | undefined;
+  let pingTimer: NodeJS.Timeout | undefined;
+  let windowTimer: NodeJS.Timeout | undefined;
+
+  const clearTimers = (): void => {
+    clearInterval(regTimer);
+    clearTimeout(waitTimer);
+    clearInterval(pingTimer);
+    clearTimeout(windowTimer);
+  };
+
+  const send = (t: MessageType, to: Endpoint, onSent?: () => void): void => {
+    const msg: Message = { t, s: cfg.session, r: cfg.role, ts: Date.now(), n: ++seq };
+    sock.send(sign(msg, cfg.secret), to.port, to.address, (err) => {
+      if (err) {
+        stats.sendErrors++;
+        if (stats.sendErrors <= 5 || stats.sendErrors % 50 === 0) {
+          log(`send ${t} #${msg.n} to ${formatEndpoint(to)} failed: ${err.message} (send errors so far: ${stats.sendErrors})`);
+        }
+      }
+      onSent?.();
+    });
+  };
+
+  const finish = (verdict: Record<string, unknown>, code: number): void => {
+    if (phase === 'finished') return;
+    phase = 'finished';
+    clearTimers();
+    log(
+      `exit ${code}: regs sent ${stats.regsSent}, peer msgs ${stats.peerMsgs}, pings sent ${stats.pingsSent}/recv ${stats.pingsRecv}, ` +
+        `pongs sent ${stats.pongsSent}/recv ${stats.pongsRecv}, closes recv ${stats.closesRecv}, dropped ${stats.dropped}, send errors ${stats.sendErrors}`,
+    );
+    try {
+      sock.close();
+    } catch {
+      // already closed
+    }
+    process.stdout.write(`${JSON.stringify(verdict)}\n`, () => process.exit(code));
+  };
+
+  const fail = (reason: string, code = 1): void => {
+    log(`FAILED: ${reason}`);
+    finish({ ok: false, path: null, peer: null, reason }, code);
+  };
+
+  // --- registering -----------------------------------------------------------------------------
+
+  const sendReg = (): void => {
+    stats.regsSent++;
+    if (stats.regsSent === 1 || stats.regsSent % 20 === 0) log(`sending reg #${stats.regsSent} to rendezvous ${rdvText}`);
+    send('reg', rdv);
+  };
+
+  const onWaitExpired = (): void => {
+    if (phase !== 'registering') return;
+    const drops = stats.dropped > 0 ? `, dropped ${stats.dropped} datagrams (last: ${lastDrop})` : '';
+    fail(
+      `not paired by rendezvous ${rdvText} within ${cfg.waitMs} ms ` +
+        `(sent ${stats.regsSent} registrations, received 0 peer messages${drops})`,
+    );
+  };
+
+  // --- punching --------------------------------------------------------------------------------
+
+  const sendPing = (): void => {
+    if (phase !== 'punching' || target === null) return;
+    stats.pingsSent++;
+    if (stats.pingsSent === 1 || stats.pingsSent % 10 === 0) log(`sending ping #${stats.pingsSent} to ${formatEndpoint(target)}`);
+    send('ping', target);
+  };
+
+  const onWindowExpired = (): void => {
+    if (phase !== 'punching' || peerEp === null) return;
+    const extra =
+      reflexive !== null && !sameEndpoint(reflexive, peerEp) ? `; last ping source ${formatEndpoint(reflexive)}` : '';
+    fail(
+      `no pong within ${cfg.timeoutMs} ms of learning peer ${formatEndpoint(peerEp)} ` +
+        `(sent ${stats.pingsSent} pings, received 0 pongs and ${stats.pingsRecv} pings, answered ${stats.pongsSent}${extra})`,
+    );
+  };
+
+  const onPeerMessage = (ep: Endpoint): void => {
+    stats.peerMsgs++;
+    if (phase === 'registering') {
+      learnedAt = performance.now();
+      peerEp = ep;
+      phase = 'punching';
+      clearInterval(regTimer);
+      clearTimeout(waitTimer);
+      target = reflexive ?? ep;
+      log(
+        `paired after ${round1(learnedAt - startedAt)} ms: peer ${peerRole} is at ${formatEndpoint(ep)}` +
+          (reflexive ? ` (already saw its pings from ${formatEndpoint(reflexive)}; aiming there)` : '') +
+          `; punching for up to ${cfg.timeoutMs} ms`,
+      );
+      windowTimer = setTimeout(onWindowExpired, cfg.timeoutMs);
+      pingTimer = setInterval(sendPing, PING_INTERVAL_MS);
+      sendPing();
+      return;
+    }
+    if (phase === 'punching' && !sameEndpoint(ep, peerEp)) {
+      log(`rendezvous now reports peer at ${formatEndpoint(ep)} (was ${peerEp ? formatEndpoint(peerEp) : '-'})`);
+      peerEp = ep;
+      if (reflexive === null) target = ep;
+    }
+  };
+
+  const confirm = (src: Endpoint, via: 'pong' | 'close'): void => {
+    phase = 'closing';
+    clearInterval(pingTimer);
+    clearTimeout(windowTimer);
+    const ms = round1(performance.now() - learnedAt);
+    const peerText = formatEndpoint(src);
+    log(`direct path confirmed by ${via} from ${peerText} after ${ms} ms; sending ${CLOSE_COUNT} closes`);
+    let sent = 0;
+    const sendClose = (): void => {
+      if (phase !== 'closing') return;
+      sent++;
+      const last = sent >= CLOSE_COUNT;
+      send('close', src, last ? () => finish({ ok: true, path: 'direct-udp', peer: peerText, timeToDirectMs: ms }, 0) : undefined);
+      if (!last) setTimeout(sendClose, CLOSE_INTERVAL_MS);
+    };
+    sendClose();
+  };
+
+  // --- receiving -------------------------------------------------------------------------------
+
+  const drop = (src: Endpoint, size: number, reason: string): void => {
+    stats.dropped++;
+    lastDrop = `${reason} from ${formatEndpoint(src)}`;
+    log(`drop ${size} B from ${formatEndpoint(src)}: ${reason}`);
+  };
+
+  sock.on('message', (buf, rinfo) => {
+    if (phase === 'finished') return;
+    const src: Endpoint = { address: rinfo.address, port: rinfo.port };
+    const res = verify(buf, cfg.secret, { session: cfg.session, self: cfg.role });
+    if (!res.ok) {
+      drop(src, buf.length, res.reason);
+      return;
+    }
+    const m = res.msg;
+    const srcText = formatEndpoint(src);
+    switch (m.t) {
+      case 'peer': {
+        if (m.r !== 'rdv' || !sameEndpoint(src, rdv)) {
+          drop(src, buf.length, `peer message not from the rendezvous (r=${m.r})`);
+          return;
+        }
+        const ep = parseEndpoint(m.ep ?? '');
+        if (phase === 'registering' || stats.peerMsgs < 5) log(`rendezvous #${m.n}: peer ${peerRole} at ${m.ep}`);
+        onPeerMessage(ep);
+        return;
+      }
+      case 'ping': {
+        if (m.r !== peerRole) {
+          drop(src, buf.length, `ping from role ${m.r}`);
+          return;
+        }
+        stats.pingsRecv++;
+        if (phase === 'registering') {
+          // Not answered until the rendezvous pairs us (keeps timeToDirectMs meaningful);
+          // the source is remembered as the peer-reflexive target for when punching starts.
+          if (!sameEndpoint(reflexive, src)) log(`ping #${m.n} from ${srcText} before pairing; will aim there once paired`);
+          reflexive = src;
+          return;
+        }
+        if (!sameEndpoint(reflexive, src) || stats.pingsRecv <= 3) log(`ping #${m.n} from ${srcText}; answering pong`);
+        send('pong', src);
+        stats.pongsSent++;
+        if (phase === 'punching' && !sameEndpoint(target, src)) {
+          log(`peer-reflexive: aiming pings at observed source ${srcText} (was ${target ? formatEndpoint(target) : '-'})`);
+          target = src;
+        }
+        reflexive = src;
+        return;
+      }
+      case 'pong':
+      case 'close': {
+        if (m.r !== peerRole) {
+          drop(src, buf.length, `${m.t} from role ${m.r}`);
+          return;
+        }
+        if (m.t === 'pong') stats.pongsRecv++;
+        else stats.closesRecv++;
+        log(`${m.t} #${m.n} from ${srcText}`);
+        if (phase === 'punching') confirm(src, m.t);
+        return;
+      }
+      case 'reg':
+        drop(src, buf.length, `unexpected reg from role ${m.r}`);
+        return;
+    }
+  });
+
+  sock.on('error', (err) => {
+    if (phase === 'finished') return;
+    if (!bound) {
+      fail(`cannot bind UDP 0.0.0.0:${cfg.localPort}: ${err.message}`, 3);
+      return;
+    }
+    log(`socket error: ${err.message}`);
+  });
+
+  const onSignal = (sig: NodeJS.Signals, code: number) => () => {
+    log(`${sig}: exiting`);
+    process.exit(code);
+  };
+  process.on('SIGTERM', onSignal('SIGTERM', 143));
+  process.on('SIGINT', onSignal('SIGINT', 130));
+
+  waitTimer = setTimeout(onWaitExpired, cfg.waitMs);
+  sock.bind({ port: cfg.localPort, address: '0.0.0.0', exclusive: true }, () => {
+    bound = true;
+    if (phase !== 'registering') return;
+    const a = sock.address();
+    log(`bound ${a.address}:${a.port}; session ${JSON.stringify(cfg.session)}; registering with ${rdvText} every ${REG_INTERVAL_MS} ms`);
+    regTimer = setInterval(sendReg, REG_INTERVAL_MS);
+    sendReg();
+  });
+}
+
+main();

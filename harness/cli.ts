@@ -1,0 +1,175 @@
+// natmatrix scenario runner: `npm run scenario <name|file> [-- options]`.
+// plan → build → run → judge → report → teardown, with one line and exit code 2 for anything the
+// user can fix, and teardown on every way out.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { EnvironmentError, hostFacts, preflight } from './host.ts';
+import { buildLab } from './lab.ts';
+import { findNat, natInfo } from './nat.ts';
+import { MAX_JOBS, plan, topologyJson } from './plan.ts';
+import { renderJson, renderMarkdown, renderTerminal, summarize } from './report.ts';
+import { RunError, runAttempts } from './run.ts';
+import { ROOT, UsageError, listScenarios, loadScenario } from './scenario.ts';
+import { Teardown, unwindOnSignals } from './teardown.ts';
+import type { Report } from './types.ts';
+
+export const EXIT = { ok: 0, mismatch: 1, usage: 2, error: 3 } as const;
+
+const HELP = `usage: npm run scenario <name|file> [-- options]
+
+Builds the scenario's NATs in network namespaces, runs the agents through every pairing and prints the
+success matrix. Needs root (sudo).
+
+options:
+  --list             list the scenarios and exit
+  --tries N          tries per pairing (default: the scenario's)
+  --timeout MS       punch window per try in ms (default: the scenario's)
+  --jobs N           pairings run at once, each on its own routers (default: min(tries, 32); max ${MAX_JOBS})
+  --out DIR          run folder (default: runs/<UTC timestamp>-<name>/)
+  --json             print report.json on stdout (human output goes to stderr)
+  --keep             leave the topology up for inspection; tear down later with npm run clean
+  --dry-run          print the plan (namespaces, addresses, attempts) and exit; needs no root
+  --no-color         plain terminal output (also NO_COLOR=1)
+  -h, --help         this text
+
+exit codes: 0 every pairing as expected · 1 some pairing differs from its expectation ·
+            2 usage or environment error (nothing ran) · 3 an agent or the harness failed (cell "error")`;
+
+function positiveInt(name: string, value: string | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`--${name} must be a whole number from 1 to ${max}, not "${value}"`);
+  return n;
+}
+
+function utcStamp(d: Date): string {
+  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        list: { type: 'boolean' },
+        tries: { type: 'string' },
+        timeout: { type: 'string' },
+        jobs: { type: 'string' },
+        out: { type: 'string' },
+        json: { type: 'boolean' },
+        keep: { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        'no-color': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (cause) {
+    throw new UsageError((cause as Error).message, { cause });
+  }
+  const { values: o, positionals } = args;
+  if (o.help) {
+    console.log(HELP);
+    return EXIT.ok;
+  }
+  if (o.list) {
+    for (const name of listScenarios()) {
+      const s = await loadScenario(name);
+      console.log(`${name.padEnd(22)} ${s.a.length}×${s.b.length}, ${s.tries} tries  ${s.description}`);
+    }
+    return EXIT.ok;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError(positionals.length ? `give one scenario, not ${positionals.length}: ${positionals.join(' ')}` : `which scenario? (known: ${listScenarios().join(', ')})`);
+  }
+  const scenario = await loadScenario(positionals[0]!);
+  const p = plan(scenario, {
+    tries: positiveInt('tries', o.tries, 1000),
+    timeoutMs: positiveInt('timeout', o.timeout, 600_000),
+    jobs: positiveInt('jobs', o.jobs, MAX_JOBS),
+  });
+  if (o['dry-run']) {
+    console.log(JSON.stringify({ topology: topologyJson(p), attempts: p.attempts.map(({ natA, natB, ...a }) => a) }, null, 2));
+    return EXIT.ok;
+  }
+
+  preflight();
+  const startedAt = new Date();
+  const outDir = resolve(o.out ?? resolve(ROOT, 'runs', `${utcStamp(startedAt)}-${scenario.name}-${p.runId}`));
+  try {
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(resolve(outDir, 'topology.json'), JSON.stringify(topologyJson(p), null, 2) + '\n');
+  } catch (cause) {
+    throw new UsageError(`cannot write the run folder ${outDir}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message} (choose another with --out)`, { cause });
+  }
+
+  const human = o.json ? process.stderr : process.stdout;
+  const color = !o['no-color'] && !process.env.NO_COLOR && human.isTTY === true;
+  const say = (line: string) => human.write(line + '\n');
+  const progress = process.stderr.isTTY && !process.env.CI;
+
+  const teardown = new Teardown();
+  const removeSignals = unwindOnSignals(teardown, (sig) => process.stderr.write(`\nnatmatrix: ${sig}: tearing down run ${p.runId}…\n`));
+  try {
+    const t0 = performance.now();
+    const [host, lab] = await Promise.all([hostFacts(), buildLab(p, teardown)]);
+    const { attempts, cells } = await runAttempts(lab, scenario, teardown, {
+      outDir,
+      onAttempt: progress
+        ? (done, total) => process.stderr.write(`\r  ${done}/${total} tries, ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+        : undefined,
+    });
+    if (progress) process.stderr.write('\r\x1b[K');
+    writeFileSync(resolve(outDir, 'attempts.json'), JSON.stringify(attempts, null, 2) + '\n');
+    const names = [...new Set([...scenario.a, ...scenario.b].map((n) => findNat(n)!.name))];
+    const report: Report = {
+      tool: 'natmatrix',
+      version: (JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')) as { version: string }).version,
+      scenario: scenario.name,
+      description: scenario.description,
+      runId: p.runId,
+      startedAt: startedAt.toISOString(),
+      durationMs: Math.round(performance.now() - t0),
+      host,
+      options: { tries: p.tries, timeoutMs: p.timeoutMs, jobs: p.jobs },
+      natTypes: names.map((n) => natInfo(findNat(n)!)),
+      rows: scenario.a,
+      cols: scenario.b,
+      cells,
+      summary: summarize(cells),
+      outDir,
+    };
+    writeFileSync(resolve(outDir, 'report.json'), renderJson(report));
+    writeFileSync(resolve(outDir, 'report.md'), renderMarkdown(report));
+    say(renderTerminal(report, { color }));
+    if (o.json) process.stdout.write(renderJson(report));
+    if (o.keep) {
+      lab.keep();
+      say(`topology kept: ${resolve(outDir, 'topology.json')}`);
+      say(`  enter a node:  sudo ip netns exec ${p.lanes[0]!.a.host} bash`);
+      say(`  tear it down:  sudo npm run clean -- ${p.runId}`);
+    }
+    if (report.summary.errored > 0) return EXIT.error;
+    return report.summary.mismatched > 0 ? EXIT.mismatch : EXIT.ok;
+  } finally {
+    const errors = await teardown.unwind();
+    removeSignals();
+    for (const e of errors) process.stderr.write(`natmatrix: ${e.message}: ${(e.cause as Error)?.message ?? ''}\n`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    const err = e as Error;
+    if (err instanceof UsageError || err instanceof EnvironmentError) {
+      process.stderr.write(`natmatrix: ${err.message}\n`);
+      process.exit(EXIT.usage);
+    }
+    const detail = err instanceof RunError ? err.message : (err?.stack ?? String(err));
+    process.stderr.write(`natmatrix: run failed: ${detail}\n`);
+    process.exit(EXIT.error);
+  },
+);

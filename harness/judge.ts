@@ -1,0 +1,128 @@
+// judge: what the agents said and how they ended → the outcome of a try, and tries → a cell.
+// Pure functions. A clean "no path" from both agents is `failed`; anything the agent contract does not
+// allow (crash, hang, garbage, contradiction) is `error`, so a broken agent never passes for a NAT result.
+import { z } from 'zod';
+import type { AgentExit, AgentVerdict, Attempt, Cell, Expected, Outcome } from './types.ts';
+
+const verdictSchema = z
+  .object({
+    ok: z.boolean(),
+    path: z.string().nullish(),
+    peer: z.string().nullish(),
+    timeToDirectMs: z.number().nonnegative().nullish(),
+    reason: z.string().nullish(),
+  })
+  .passthrough();
+
+const clip = (s: string, n = 120) => (s.length > n ? s.slice(0, n - 1) + '…' : s);
+
+/** Read the contract's verdict: the last non-empty stdout line, as JSON. */
+export function readVerdict(stdout: string): { verdict: AgentVerdict | null; problem: string | null } {
+  const lines = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const last = lines.at(-1);
+  if (last === undefined) return { verdict: null, problem: 'printed no verdict line on stdout' };
+  let json: unknown;
+  try {
+    json = JSON.parse(last);
+  } catch {
+    return { verdict: null, problem: `last stdout line is not JSON: ${JSON.stringify(clip(last, 80))}` };
+  }
+  const r = verdictSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    return { verdict: null, problem: `verdict line ${clip(last, 80)} is not valid: ${issue?.path.join('.') || 'line'}: ${issue?.message}` };
+  }
+  const v = r.data;
+  return {
+    verdict: { ok: v.ok, path: v.path ?? undefined, peer: v.peer ?? undefined, timeToDirectMs: v.timeToDirectMs ?? undefined, reason: v.reason ?? undefined },
+    problem: null,
+  };
+}
+
+type AgentState = { kind: 'connected' | 'failed'; verdict: AgentVerdict } | { kind: 'error'; reason: string };
+
+function agentState(x: AgentExit, hardDeadlineMs: number): AgentState {
+  const who = `agent ${x.role}`;
+  const tail = x.stderrTail ? ` (stderr: ${clip(x.stderrTail.split('\n').filter(Boolean).at(-1) ?? '')})` : '';
+  if (x.timedOut) return { kind: 'error', reason: `${who} hung: still running at the ${hardDeadlineMs} ms deadline, killed` };
+  if (x.signal) return { kind: 'error', reason: `${who} was killed by ${x.signal}${tail}` };
+  if (x.exitCode !== 0 && x.exitCode !== 1) {
+    return { kind: 'error', reason: `${who} crashed: exit code ${x.exitCode}${x.verdict?.reason ? `: ${x.verdict.reason}` : tail}` };
+  }
+  if (!x.verdict) return { kind: 'error', reason: `${who} exited ${x.exitCode} but ${x.verdictProblem ?? 'gave no verdict'}` };
+  if (x.exitCode === 0 && x.verdict.ok) return { kind: 'connected', verdict: x.verdict };
+  if (x.exitCode === 1 && !x.verdict.ok) return { kind: 'failed', verdict: x.verdict };
+  return { kind: 'error', reason: `${who} contradicts itself: exit code ${x.exitCode} with "ok": ${x.verdict.ok}` };
+}
+
+export interface TryVerdict {
+  outcome: Outcome;
+  reason: string | null;
+  path: string | null;
+  timeToDirectMs: number | null;
+}
+
+/** Judge one try from both agents' exits. */
+export function judgeTry(a: AgentExit, b: AgentExit, hardDeadlineMs: number): TryVerdict {
+  const sa = agentState(a, hardDeadlineMs);
+  const sb = agentState(b, hardDeadlineMs);
+  const none = { path: null, timeToDirectMs: null };
+  if (sa.kind === 'error' || sb.kind === 'error') {
+    const reasons = [sa, sb].flatMap((s) => (s.kind === 'error' ? [s.reason] : []));
+    return { outcome: 'error', reason: reasons.join('; '), ...none };
+  }
+  if (sa.kind === 'connected' && sb.kind === 'connected') {
+    const times = [sa.verdict.timeToDirectMs, sb.verdict.timeToDirectMs].filter((t): t is number => t !== undefined);
+    return {
+      outcome: 'direct',
+      reason: null,
+      path: sa.verdict.path ?? sb.verdict.path ?? 'direct',
+      timeToDirectMs: times.length ? Math.max(...times) : null,
+    };
+  }
+  if (sa.kind === 'failed' && sb.kind === 'failed') {
+    return { outcome: 'failed', reason: `a: ${sa.verdict.reason ?? 'no reason given'}; b: ${sb.verdict.reason ?? 'no reason given'}`, ...none };
+  }
+  const [yes, no] = sa.kind === 'connected' ? (['a', 'b'] as const) : (['b', 'a'] as const);
+  const noState = (no === 'a' ? sa : sb) as { verdict: AgentVerdict };
+  return {
+    outcome: 'error',
+    reason: `agents disagree: ${yes} connected, ${no} did not (${noState.verdict.reason ?? 'no reason given'})`,
+    ...none,
+  };
+}
+
+export function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((x, y) => x - y);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Fold the tries of one pairing into a cell. Any errored try makes the cell `error`; tries that
+ * disagree make it flaky, and a flaky cell never counts as matching its expectation. */
+export function judgeCell(a: string, b: string, expected: Expected, tries: Attempt[], evidence: string): Cell {
+  const count = (o: Outcome) => tries.filter((t) => t.outcome === o).length;
+  const successes = count('direct');
+  const failures = count('failed');
+  const errors = count('error');
+  const flaky = new Set(tries.map((t) => t.outcome)).size > 1;
+  const outcome: Outcome = errors > 0 ? 'error' : successes > failures ? 'direct' : 'failed';
+  const times = tries.flatMap((t) => (t.outcome === 'direct' && t.timeToDirectMs !== null ? [t.timeToDirectMs] : []));
+  const round = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
+  return {
+    a,
+    b,
+    expected,
+    outcome,
+    tries: tries.length,
+    successes,
+    failures,
+    errors,
+    flaky,
+    timeToDirectMs: { median: round(median(times)), max: round(times.length ? Math.max(...times) : null) },
+    match: !flaky && outcome === expected,
+    reasons: [...new Set(tries.flatMap((t) => (t.reason ? [t.reason] : [])))],
+    evidence,
+  };
+}

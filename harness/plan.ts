@@ -1,0 +1,166 @@
+// plan: scenario + options → the concrete topology and the list of attempts. Pure: nothing is touched,
+// so the plan can be unit-tested, printed (--dry-run) and written as topology.json.
+import { randomBytes } from 'node:crypto';
+import { NS_PREFIX } from './netns.ts';
+import { findNat, type NatType } from './nat.ts';
+import { expectedOf, type Scenario } from './scenario.ts';
+import type { Expected } from './types.ts';
+
+/** One NAT'd site: a router namespace and the host behind it. */
+export interface Side {
+  role: 'a' | 'b';
+  router: string;
+  host: string;
+  /** interface names inside the router */
+  wanIf: 'wan';
+  lanIf: 'lan';
+  /** name of this router's port on the internet bridge (inside the internet namespace) */
+  bridgePort: string;
+  wanIp: string;
+  lanIp: string;
+  lanPrefix: number;
+  hostIp: string;
+  hostPort: number;
+  /** external port a DMZ router forwards to the host */
+  dmzPort: number;
+}
+
+/** A lane is one isolated pair of sites; pairings run one after another in a lane, lanes run at once. */
+export interface Lane {
+  index: number;
+  a: Side;
+  b: Side;
+}
+
+export interface PlannedAttempt {
+  /** index of the cell in row-major order */
+  cell: number;
+  a: string;
+  b: string;
+  natA: NatType;
+  natB: NatType;
+  try: number;
+  expected: Expected;
+  /** rendezvous session id, unique in the run */
+  session: string;
+}
+
+export interface Plan {
+  runId: string;
+  scenario: string;
+  internet: { ns: string; bridge: string; ip: string; prefix: number; subnet: string };
+  rendezvous: { ns: string; ip: string; port: number };
+  lanes: Lane[];
+  attempts: PlannedAttempt[];
+  tries: number;
+  timeoutMs: number;
+  jobs: number;
+}
+
+export interface PlanOptions {
+  runId?: string;
+  tries?: number;
+  timeoutMs?: number;
+  jobs?: number;
+}
+
+/** Most lanes one run may have: two WAN addresses each in 203.0.113.20–.253. */
+export const MAX_JOBS = 100;
+export const PUBLIC_SUBNET = '203.0.113.0/24';
+const PUBLIC = '203.0.113.';
+
+export function newRunId(): string {
+  // 6 chars of base36: short enough for readable namespace names, wide enough not to collide
+  return (randomBytes(5).readUIntBE(0, 5) % 36 ** 6).toString(36).padStart(6, '0');
+}
+
+export function nsName(runId: string, node: string): string {
+  return `${NS_PREFIX}${runId}-${node}`;
+}
+
+export function defaultJobs(attempts: number): number {
+  return Math.max(1, Math.min(attempts, 32));
+}
+
+function side(runId: string, lane: number, role: 'a' | 'b'): Side {
+  const n = 20 + 2 * lane + (role === 'a' ? 0 : 1);
+  const lan = role === 'a' ? '10.0.1.' : '192.168.2.';
+  return {
+    role,
+    router: nsName(runId, `${lane}r${role}`),
+    host: nsName(runId, `${lane}h${role}`),
+    wanIf: 'wan',
+    lanIf: 'lan',
+    bridgePort: `l${lane}${role}`,
+    wanIp: PUBLIC + n,
+    lanIp: lan + '1',
+    lanPrefix: 24,
+    hostIp: lan + '10',
+    hostPort: 40000,
+    dmzPort: 41000,
+  };
+}
+
+export function plan(scenario: Scenario, opts: PlanOptions = {}): Plan {
+  const runId = opts.runId ?? newRunId();
+  if (!/^[a-z0-9]{1,12}$/.test(runId)) throw new Error(`run id "${runId}" must be 1–12 lower-case letters or digits`);
+  const tries = opts.tries ?? scenario.tries;
+  const timeoutMs = opts.timeoutMs ?? scenario.timeoutMs;
+  const attempts: PlannedAttempt[] = [];
+  let cell = 0;
+  for (const a of scenario.a) {
+    for (const b of scenario.b) {
+      for (let t = 1; t <= tries; t++) {
+        attempts.push({
+          cell, a, b, natA: findNat(a)!, natB: findNat(b)!, try: t,
+          expected: expectedOf(scenario, a, b),
+          session: `${runId}.${cell}.${t}`,
+        });
+      }
+      cell++;
+    }
+  }
+  // Pairings expected to fail cost a whole punch window: start them first so they overlap the rest.
+  attempts.sort((x, y) => Number(x.expected === 'direct') - Number(y.expected === 'direct') || x.cell - y.cell || x.try - y.try);
+  const jobs = Math.min(opts.jobs ?? defaultJobs(attempts.length), attempts.length, MAX_JOBS);
+  if (jobs < 1) throw new Error('jobs must be at least 1');
+  return {
+    runId,
+    scenario: scenario.name,
+    internet: { ns: nsName(runId, 'inet'), bridge: 'br0', ip: PUBLIC + '1', prefix: 24, subnet: PUBLIC_SUBNET },
+    rendezvous: { ns: nsName(runId, 'rdv'), ip: PUBLIC + '10', port: 3478 },
+    lanes: Array.from({ length: jobs }, (_, i) => ({ index: i, a: side(runId, i, 'a'), b: side(runId, i, 'b') })),
+    attempts,
+    tries,
+    timeoutMs,
+    jobs,
+  };
+}
+
+/** Every namespace the plan creates. */
+export function planNamespaces(p: Plan): string[] {
+  return [p.internet.ns, p.rendezvous.ns, ...p.lanes.flatMap((l) => [l.a.router, l.a.host, l.b.router, l.b.host])];
+}
+
+/** The shape written to topology.json: what a person needs to find and enter every node. */
+export function topologyJson(p: Plan): object {
+  return {
+    runId: p.runId,
+    scenario: p.scenario,
+    internet: { namespace: p.internet.ns, bridge: p.internet.bridge, address: `${p.internet.ip}/${p.internet.prefix}` },
+    rendezvous: { namespace: p.rendezvous.ns, address: `${p.rendezvous.ip}:${p.rendezvous.port}` },
+    lanes: p.lanes.map((l) => ({
+      lane: l.index,
+      a: sideJson(l.a),
+      b: sideJson(l.b),
+    })),
+    namespaces: planNamespaces(p),
+  };
+}
+
+function sideJson(s: Side) {
+  return {
+    router: { namespace: s.router, wan: `${s.wanIf} ${s.wanIp}/24`, lan: `${s.lanIf} ${s.lanIp}/${s.lanPrefix}` },
+    host: { namespace: s.host, address: `eth0 ${s.hostIp}/${s.lanPrefix}`, agentPort: s.hostPort },
+  };
+}

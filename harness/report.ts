@@ -1,0 +1,213 @@
+// Report renderers: terminal matrix, GitHub-flavoured markdown (CI step summary), JSON.
+// Pure functions of a `Report`; no I/O.
+
+import { join } from 'node:path';
+import { styleText } from 'node:util';
+import type { Cell, Report } from './types.ts';
+
+type Style = Parameters<typeof styleText>[0];
+
+export function summarize(cells: Cell[]): Report['summary'] {
+  return {
+    cells: cells.length,
+    matched: cells.filter((c) => c.match).length,
+    mismatched: cells.filter((c) => !c.match).length,
+    errored: cells.filter((c) => c.outcome === 'error').length,
+    flaky: cells.filter((c) => c.flaky).length,
+  };
+}
+
+export function cellAt(report: Report, a: string, b: string): Cell | undefined {
+  return report.cells.find((c) => c.a === a && c.b === b);
+}
+
+export function renderJson(report: Report): string {
+  return JSON.stringify(report, null, 2) + '\n';
+}
+
+// ---------------------------------------------------------------------------------------------
+// shared helpers
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
+const ms1 = (ms: number | null): string => (ms === null ? '–' : ms.toFixed(1));
+const count = (c: Cell): string => `${c.successes}/${c.tries}`;
+
+function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((x, y) => x - y);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Median over the cells' time-to-direct medians (cells without any direct try are skipped). */
+function overallTimeToDirect(cells: Cell[]): number | null {
+  return median(cells.flatMap((c) => (c.timeToDirectMs.median === null ? [] : [c.timeToDirectMs.median])));
+}
+
+/** Cells whose evidence is worth a look: anything but a clean, as-expected direct result. */
+const noteworthy = (c: Cell): boolean => !c.match || c.flaky || c.outcome !== 'direct';
+
+const mismatches = (report: Report): Cell[] =>
+  report.rows.flatMap((a) => report.cols.flatMap((b) => cellAt(report, a, b) ?? [])).filter((c) => !c.match);
+
+// ---------------------------------------------------------------------------------------------
+// terminal
+
+/** Display width; every glyph we emit (✓ ✗ ~ –) is one column, so code points suffice. */
+const width = (s: string): number => [...s].length;
+const pad = (s: string, w: number): string => s + ' '.repeat(Math.max(0, w - width(s)));
+
+function cellText(c: Cell | undefined): string {
+  if (!c) return '–';
+  const mark = (c.match ? '✓' : '✗') + (c.flaky ? '~' : '');
+  if (c.outcome === 'error') return `ERR ${count(c)} ${mark}`;
+  return c.match ? `${count(c)} ${mark}` : `${count(c)} ${mark} want ${c.expected}`;
+}
+
+function cellStyle(c: Cell | undefined): Style | null {
+  if (!c) return 'dim';
+  if (c.outcome === 'error') return 'yellow';
+  if (!c.match) return 'red';
+  if (c.flaky) return 'yellow';
+  return c.outcome === 'direct' ? 'green' : 'dim';
+}
+
+export function renderTerminal(report: Report, opts: { color: boolean }): string {
+  const paint = (style: Style | null, s: string): string =>
+    opts.color && style ? styleText(style, s, { validateStream: false }) : s;
+  const { summary } = report;
+  const out: string[] = [];
+
+  out.push(
+    paint('bold', `natmatrix: ${report.scenario}`) +
+      ` — ${report.description} · ${summary.cells} pairings × ${report.options.tries} tries` +
+      ` · ${seconds(report.durationMs)} · ${report.outDir}`,
+    '',
+  );
+
+  // matrix: first column = side A names, then one column per side B name
+  const corner = 'A \\ B';
+  const grid = report.rows.map((a) => report.cols.map((b) => cellAt(report, a, b)));
+  const w0 = Math.max(width(corner), ...report.rows.map(width));
+  const ws = report.cols.map((b, j) => Math.max(width(b), ...grid.map((r) => width(cellText(r[j])))));
+  const gap = '  ';
+  out.push([pad(corner, w0), ...report.cols.map((b, j) => paint('bold', pad(b, ws[j]!)))].join(gap));
+  out.push(['-'.repeat(w0), ...ws.map((w) => '-'.repeat(w))].join(gap));
+  grid.forEach((row, i) => {
+    const cells = row.map((c, j) => paint(cellStyle(c), pad(cellText(c), ws[j]!)));
+    out.push([paint('bold', pad(report.rows[i]!, w0)), ...cells].join(gap));
+  });
+
+  out.push(
+    '',
+    paint('dim', 'x/y = direct tries / tries   ✓ as expected   ✗ not as expected   ~ flaky   ERR error   want = expected'),
+  );
+
+  const extras = [
+    summary.errored ? `${summary.errored} errored` : '',
+    summary.flaky ? `${summary.flaky} flaky` : '',
+  ].filter(Boolean);
+  const line = `${summary.matched}/${summary.cells} cells as expected` + (extras.length ? ` (${extras.join(', ')})` : '');
+  out.push(paint(summary.mismatched ? 'red' : 'green', line));
+
+  for (const c of mismatches(report)) {
+    out.push(paint('red', `✗ ${c.a} × ${c.b}: expected ${c.expected}, got ${c.outcome} (${count(c)})`));
+    if (c.reasons[0]) out.push(`    ${c.reasons[0]}`);
+    out.push(`    evidence: ${join(report.outDir, c.evidence)}`);
+  }
+
+  const ttd = overallTimeToDirect(report.cells);
+  out.push(`median time-to-direct: ${ttd === null ? 'n/a' : `${ttd.toFixed(1)} ms`}`);
+  return out.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------------------------------------
+// markdown
+
+/** Make free text safe inside a GFM table cell. */
+const esc = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+
+const row = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+const table = (head: string[], body: string[][]): string[] => [
+  row(head),
+  row(head.map(() => '---')),
+  ...body.map(row),
+];
+
+function mdCell(c: Cell | undefined): string {
+  if (!c) return '–';
+  const flaky = c.flaky ? ' (flaky)' : '';
+  if (c.outcome === 'error') return `⚠️ error ${count(c)}${flaky}`;
+  if (!c.match) return `❌ ${count(c)} ${c.outcome} (want ${c.expected})${flaky}`;
+  return `✅ ${count(c)} ${c.outcome}${flaky}`;
+}
+
+export function renderMarkdown(report: Report): string {
+  const { summary, host, options } = report;
+  const extras = [
+    summary.errored ? `${summary.errored} errored` : '',
+    summary.flaky ? `${summary.flaky} flaky` : '',
+  ].filter(Boolean);
+  const verdict =
+    (summary.mismatched === 0
+      ? `✅ all ${summary.cells} pairings as expected`
+      : `❌ ${summary.mismatched} of ${summary.cells} pairings differ from expectation`) +
+    (extras.length ? ` (${extras.join(', ')})` : '');
+
+  const matrix = table(
+    ['A \\ B', ...report.cols.map(esc)],
+    report.rows.map((a) => [`**${esc(a)}**`, ...report.cols.map((b) => mdCell(cellAt(report, a, b)))]),
+  );
+
+  const cells = report.rows.flatMap((a) => report.cols.flatMap((b) => cellAt(report, a, b) ?? []));
+  const details = table(
+    ['A', 'B', 'expected', 'outcome', 'direct/tries', 'flaky', 'time-to-direct median / max (ms)', 'match', 'reasons', 'evidence'],
+    cells.map((c) => [
+      esc(c.a),
+      esc(c.b),
+      c.expected,
+      c.outcome,
+      count(c),
+      c.flaky ? 'yes' : 'no',
+      c.timeToDirectMs.median === null && c.timeToDirectMs.max === null
+        ? '–'
+        : `${ms1(c.timeToDirectMs.median)} / ${ms1(c.timeToDirectMs.max)}`,
+      c.match ? '✅' : '❌',
+      c.reasons.length ? esc(c.reasons.join('; ')) : '–',
+      noteworthy(c) ? `[${esc(c.evidence)}](${encodeURI(c.evidence)})` : '–',
+    ]),
+  );
+
+  const hostTable = table(
+    ['kernel', 'nft', 'iproute2', 'conntrack', 'node', 'cpus'],
+    [[host.kernel, host.nft, host.iproute2, host.conntrack, host.node, String(host.cpus)].map(esc)],
+  );
+
+  return [
+    `## natmatrix: ${report.scenario}`,
+    '',
+    report.description,
+    '',
+    `**${verdict}**`,
+    '',
+    ...matrix,
+    '',
+    '### Cells',
+    '',
+    ...details,
+    '',
+    '### Run',
+    '',
+    `- run id: \`${report.runId}\``,
+    `- started: ${report.startedAt}`,
+    `- duration: ${seconds(report.durationMs)}`,
+    `- options: tries ${options.tries}, timeout ${options.timeoutMs} ms, jobs ${options.jobs}`,
+    `- ${report.tool} ${report.version}`,
+    '',
+    '### Host',
+    '',
+    ...hostTable,
+    '',
+  ].join('\n');
+}

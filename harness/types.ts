@@ -1,0 +1,118 @@
+// Data types that flow between the lifecycle stages:
+//   scenario ──plan──▶ Plan ──build──▶ Lab ──run──▶ Attempt[] ──judge──▶ Cell[] ──report──▶ files
+// Every stage after `plan` consumes plain data, so judge and report are pure and unit-testable.
+
+/** What a scenario expects of a pairing. */
+export type Expected = 'direct' | 'failed';
+
+/** What one try (or a whole cell) came to. `error` is a fault (agent crash, hang, garbage, harness
+ * failure), never a clean "could not punch" — that is `failed`. */
+export type Outcome = 'direct' | 'failed' | 'error';
+
+/** The last stdout line of an agent, parsed (see README "Agent contract"). */
+export interface AgentVerdict {
+  ok: boolean;
+  /** e.g. "direct-udp" */
+  path?: string | undefined;
+  /** the peer's endpoint as this agent saw it, "ip:port" */
+  peer?: string | undefined;
+  /** ms from learning the peer's endpoint to a confirmed two-way path */
+  timeToDirectMs?: number | undefined;
+  reason?: string | undefined;
+}
+
+/** How one agent process ended, as observed by the harness. */
+export interface AgentExit {
+  role: 'a' | 'b';
+  exitCode: number | null;
+  signal: string | null;
+  /** killed by the harness at the hard deadline */
+  timedOut: boolean;
+  durationMs: number;
+  /** parsed verdict line, if the last stdout line was valid contract JSON */
+  verdict: AgentVerdict | null;
+  /** why the verdict could not be read (garbage, missing line), if so */
+  verdictProblem: string | null;
+  /** last stderr lines, for reasons */
+  stderrTail: string;
+  /** paths of the captured stdout / stderr files, relative to the run folder */
+  stdout: string;
+  stderr: string;
+}
+
+/** One try of one pairing, judged. */
+export interface Attempt {
+  a: string;
+  b: string;
+  try: number;
+  lane: number;
+  outcome: Outcome;
+  /** human-readable reason for anything but `direct` */
+  reason: string | null;
+  path: string | null;
+  timeToDirectMs: number | null;
+  agents: { a: AgentExit; b: AgentExit };
+  /** run-folder-relative directory with logs and router state for this try */
+  evidence: string;
+}
+
+/** A judged pairing: all tries of (a, b). */
+export interface Cell {
+  a: string;
+  b: string;
+  expected: Expected;
+  outcome: Outcome;
+  tries: number;
+  successes: number;
+  failures: number;
+  errors: number;
+  /** outcomes differed between tries */
+  flaky: boolean;
+  timeToDirectMs: { median: number | null; max: number | null };
+  match: boolean;
+  /** distinct reasons for non-direct tries */
+  reasons: string[];
+  /** run-folder-relative directory holding this cell's evidence */
+  evidence: string;
+}
+
+export type Mapping = 'endpoint-independent' | 'address-dependent' | 'address-and-port-dependent';
+export type Filtering = Mapping;
+
+export interface NatTypeInfo {
+  name: string;
+  short: string;
+  title: string;
+  mapping: Mapping;
+  filtering: Filtering;
+}
+
+export interface HostFacts {
+  kernel: string;
+  nft: string;
+  iproute2: string;
+  conntrack: string;
+  node: string;
+  cpus: number;
+}
+
+export interface Report {
+  tool: 'natmatrix';
+  version: string;
+  scenario: string;
+  description: string;
+  runId: string;
+  startedAt: string;
+  durationMs: number;
+  host: HostFacts;
+  options: { tries: number; timeoutMs: number; jobs: number };
+  natTypes: NatTypeInfo[];
+  /** side A NAT names, in row order */
+  rows: string[];
+  /** side B NAT names, in column order */
+  cols: string[];
+  cells: Cell[];
+  summary: { cells: number; matched: number; mismatched: number; errored: number; flaky: number };
+  /** absolute path of the run folder */
+  outDir: string;
+}

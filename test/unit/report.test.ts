@@ -1,0 +1,319 @@
+import test from 'ava';
+import { cellAt, renderJson, renderMarkdown, renderTerminal, summarize } from '../../harness/report.ts';
+import type { Cell, Expected, Report } from '../../harness/types.ts';
+
+// ---------------------------------------------------------------------------------------------
+// fixture builders
+
+type CellSpec = Pick<Cell, 'a' | 'b' | 'expected'> & Partial<Cell>;
+
+/** A cell whose counts default to "all tries went `outcome`" and whose match is derived. */
+function cell(spec: CellSpec): Cell {
+  const tries = spec.tries ?? 3;
+  const outcome = spec.outcome ?? spec.expected;
+  const successes = spec.successes ?? (outcome === 'direct' ? tries : 0);
+  const errors = spec.errors ?? (outcome === 'error' ? 1 : 0);
+  return {
+    outcome,
+    tries,
+    successes,
+    failures: tries - successes - errors,
+    errors,
+    flaky: false,
+    timeToDirectMs: successes > 0 ? { median: 100 + successes, max: 200.25 } : { median: null, max: null },
+    match: outcome === spec.expected,
+    reasons: successes === tries ? [] : ['no direct path within 5000 ms'],
+    evidence: `cells/${spec.a}__${spec.b}`,
+    ...spec,
+  };
+}
+
+function report(rows: string[], cols: string[], cells: Cell[]): Report {
+  return {
+    tool: 'natmatrix',
+    version: '0.1.0',
+    scenario: 'rfc4787',
+    description: 'classic NAT behaviours',
+    runId: '20250101-120000-abcd',
+    startedAt: '2025-01-01T12:00:00.000Z',
+    durationMs: 12_345,
+    host: { kernel: '6.8.0-40-generic', nft: 'v1.0.9', iproute2: '6.1.0', conntrack: '1.4.8', node: 'v20.20.2', cpus: 8 },
+    options: { tries: 3, timeoutMs: 5000, jobs: 4 },
+    natTypes: [],
+    rows,
+    cols,
+    cells,
+    summary: summarize(cells),
+    outDir: '/tmp/runs/20250101-120000-abcd',
+  };
+}
+
+const COLS = ['full-cone', 'port-restricted', 'symmetric'];
+const want = (b: string): Expected => (b === 'symmetric' ? 'failed' : 'direct');
+
+/** 1×3, every cell as expected. */
+const allMatched = report(
+  ['full-cone'],
+  COLS,
+  COLS.map((b) => cell({ a: 'full-cone', b, expected: want(b) })),
+);
+
+/** 2×2 with two mismatches, one of them carrying a reason with a pipe in it. */
+const withMismatch = report(
+  ['symmetric', 'full-cone'],
+  ['port-restricted', 'full-cone'],
+  [
+    cell({ a: 'symmetric', b: 'port-restricted', expected: 'failed', outcome: 'direct' }),
+    cell({ a: 'symmetric', b: 'full-cone', expected: 'direct' }),
+    cell({
+      a: 'full-cone',
+      b: 'port-restricted',
+      expected: 'direct',
+      outcome: 'failed',
+      reasons: ['timeout | peer never answered'],
+    }),
+    cell({ a: 'full-cone', b: 'full-cone', expected: 'direct' }),
+  ],
+);
+
+/** 1×3 with an error cell and a flaky-but-matched cell. */
+const withErrorAndFlaky = report(['symmetric'], COLS, [
+  cell({ a: 'symmetric', b: 'full-cone', expected: 'direct', outcome: 'error', successes: 1, errors: 1, flaky: true, reasons: ['agent b crashed'] }),
+  cell({ a: 'symmetric', b: 'port-restricted', expected: 'direct', successes: 2, flaky: true }),
+  cell({ a: 'symmetric', b: 'symmetric', expected: 'failed' }),
+]);
+
+// ---------------------------------------------------------------------------------------------
+// helpers for reading renderings back
+
+const ESC = '\u001b[';
+const stripAnsi = (s: string): string => s.replace(/\u001b\[[0-9;]*m/g, '');
+const displayWidth = (s: string): number => [...stripAnsi(s)].length;
+
+/** The matrix block of a terminal rendering: header, rule, one line per row. */
+function matrixLines(text: string, rows: number): string[] {
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => l.startsWith('A \\ B'));
+  if (start < 0) throw new Error('no matrix header');
+  return lines.slice(start, start + 2 + rows);
+}
+
+/** Text of the terminal matrix at (row name, column name), located by the header's column start. */
+function termCell(text: string, r: Report, a: string, b: string): string {
+  const lines = matrixLines(text, r.rows.length);
+  const header = lines[0]!;
+  const j = r.cols.indexOf(b);
+  const starts = r.cols.map((c) => header.indexOf(`  ${c}`) + 2);
+  const from = starts[j]!;
+  const to = j + 1 < starts.length ? starts[j + 1]! - 2 : undefined;
+  const line = lines[2 + r.rows.indexOf(a)]!;
+  return line.slice(from, to).trimEnd();
+}
+
+/** Parse the first GFM table following `after` into rows of trimmed cells (separator row dropped). */
+function mdTable(md: string, startsWith: string): string[][] {
+  const lines = md.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(startsWith));
+  if (start < 0) throw new Error(`no table starting with ${startsWith}`);
+  const out: string[][] = [];
+  for (let i = start; i < lines.length && lines[i]!.startsWith('|'); i++) {
+    const cells = lines[i]!.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
+    if (i === start + 1) {
+      cells.forEach((c) => { if (c !== '---') throw new Error(`bad separator ${lines[i]}`); });
+      continue;
+    }
+    out.push(cells);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// summarize / cellAt / json
+
+test('summarize counts cells, matches, mismatches, errors and flakes', (t) => {
+  t.deepEqual(summarize(allMatched.cells), { cells: 3, matched: 3, mismatched: 0, errored: 0, flaky: 0 });
+  t.deepEqual(summarize(withMismatch.cells), { cells: 4, matched: 2, mismatched: 2, errored: 0, flaky: 0 });
+  t.deepEqual(summarize(withErrorAndFlaky.cells), { cells: 3, matched: 2, mismatched: 1, errored: 1, flaky: 2 });
+  t.deepEqual(summarize([]), { cells: 0, matched: 0, mismatched: 0, errored: 0, flaky: 0 });
+});
+
+test('cellAt finds by (a, b), not (b, a)', (t) => {
+  t.is(cellAt(withMismatch, 'symmetric', 'port-restricted')?.outcome, 'direct');
+  t.is(cellAt(withMismatch, 'full-cone', 'port-restricted')?.outcome, 'failed');
+  t.is(cellAt(withMismatch, 'port-restricted', 'symmetric'), undefined);
+});
+
+test('renderJson is pretty JSON with a trailing newline that round-trips', (t) => {
+  const json = renderJson(withMismatch);
+  t.true(json.endsWith('}\n'));
+  t.true(json.includes('\n  "scenario": "rfc4787",\n'));
+  t.deepEqual(JSON.parse(json), withMismatch);
+});
+
+// ---------------------------------------------------------------------------------------------
+// terminal
+
+test('terminal: heading names scenario, description, size, duration and run folder', (t) => {
+  const first = renderTerminal(allMatched, { color: false }).split('\n')[0]!;
+  t.true(first.includes('rfc4787'));
+  t.true(first.includes('classic NAT behaviours'));
+  t.true(first.includes('3 pairings × 3 tries'));
+  t.true(first.includes('12.3s'));
+  t.true(first.includes('/tmp/runs/20250101-120000-abcd'));
+});
+
+test('terminal: all-matched 1×3 matrix has counts in the right columns and no crosses', (t) => {
+  const text = renderTerminal(allMatched, { color: false });
+  const lines = matrixLines(text, 1);
+  t.regex(lines[0]!, /^A \\ B\s+full-cone\s+port-restricted\s+symmetric\s*$/);
+  t.regex(lines[2]!, /^full-cone\s/);
+  t.is(termCell(text, allMatched, 'full-cone', 'full-cone'), '3/3 ✓');
+  t.is(termCell(text, allMatched, 'full-cone', 'port-restricted'), '3/3 ✓');
+  t.is(termCell(text, allMatched, 'full-cone', 'symmetric'), '0/3 ✓');
+  t.false(matrixLines(text, 1).join('\n').includes('✗'));
+  t.false(text.split('\n').some((l) => l.startsWith('✗')), 'no mismatch lines');
+  t.false(matrixLines(text, 1).join('\n').includes('want'));
+  t.true(text.includes('\n3/3 cells as expected\n'));
+  t.true(text.includes('median time-to-direct: 103.0 ms'));
+});
+
+test('terminal: every matrix line has the same display width', (t) => {
+  for (const r of [allMatched, withMismatch, withErrorAndFlaky]) {
+    for (const color of [false, true]) {
+      const widths = matrixLines(renderTerminal(r, { color }), r.rows.length).map(displayWidth);
+      t.is(new Set(widths).size, 1, `${r.rows.join(',')} color=${color}: ${widths.join(',')}`);
+    }
+  }
+});
+
+test('terminal: mismatches get ✗ and the expected outcome, only on those cells', (t) => {
+  const text = renderTerminal(withMismatch, { color: false });
+  t.is(termCell(text, withMismatch, 'symmetric', 'port-restricted'), '3/3 ✗ want failed');
+  t.is(termCell(text, withMismatch, 'symmetric', 'full-cone'), '3/3 ✓');
+  t.is(termCell(text, withMismatch, 'full-cone', 'port-restricted'), '0/3 ✗ want direct');
+  t.is(termCell(text, withMismatch, 'full-cone', 'full-cone'), '3/3 ✓');
+  const matrixCrosses = matrixLines(text, 2).join('\n').split('✗').length - 1;
+  t.is(matrixCrosses, 2);
+
+  t.true(text.includes('\n2/4 cells as expected\n'));
+  const lines = text.split('\n');
+  const i = lines.indexOf('✗ symmetric × port-restricted: expected failed, got direct (3/3)');
+  t.true(i > 0);
+  t.is(lines[i + 1], '    evidence: /tmp/runs/20250101-120000-abcd/cells/symmetric__port-restricted');
+  const k = lines.indexOf('✗ full-cone × port-restricted: expected direct, got failed (0/3)');
+  t.true(k > i, 'mismatch lines follow matrix order');
+  t.is(lines[k + 1], '    timeout | peer never answered');
+  t.is(lines[k + 2], '    evidence: /tmp/runs/20250101-120000-abcd/cells/full-cone__port-restricted');
+  t.is(lines.at(-2), 'median time-to-direct: 103.0 ms');
+});
+
+test('terminal: error cells show ERR and flaky cells ~', (t) => {
+  const text = renderTerminal(withErrorAndFlaky, { color: false });
+  t.is(termCell(text, withErrorAndFlaky, 'symmetric', 'full-cone'), 'ERR 1/3 ✗~');
+  t.is(termCell(text, withErrorAndFlaky, 'symmetric', 'port-restricted'), '2/3 ✓~');
+  t.is(termCell(text, withErrorAndFlaky, 'symmetric', 'symmetric'), '0/3 ✓');
+  t.true(text.includes('\n2/3 cells as expected (1 errored, 2 flaky)\n'));
+  t.true(text.includes('✗ symmetric × full-cone: expected direct, got error (1/3)\n    agent b crashed\n'));
+  // medians 101 and 102 -> 101.5
+  t.true(text.endsWith('median time-to-direct: 101.5 ms\n'));
+});
+
+test('terminal: median time-to-direct is n/a without direct tries', (t) => {
+  const r = report(['symmetric'], ['symmetric'], [cell({ a: 'symmetric', b: 'symmetric', expected: 'failed' })]);
+  t.true(renderTerminal(r, { color: false }).endsWith('median time-to-direct: n/a\n'));
+});
+
+test('terminal: color=false has no ANSI escapes; color=true colours cells by status', (t) => {
+  for (const r of [allMatched, withMismatch, withErrorAndFlaky]) {
+    t.false(renderTerminal(r, { color: false }).includes(ESC));
+  }
+  const green = renderTerminal(allMatched, { color: true });
+  t.true(green.includes(`${ESC}32m3/3 ✓`), 'matched direct is green');
+  t.true(green.includes(`${ESC}2m0/3 ✓`), 'matched failed is dim');
+  const red = renderTerminal(withMismatch, { color: true });
+  t.true(red.includes(`${ESC}31m0/3 ✗ want direct`), 'mismatch is red');
+  const yellow = renderTerminal(withErrorAndFlaky, { color: true });
+  t.true(yellow.includes(`${ESC}33mERR 1/3 ✗~`), 'error is yellow');
+  t.true(yellow.includes(`${ESC}33m2/3 ✓~`), 'flaky is yellow');
+  // colour adds escapes only; the visible text is identical
+  for (const r of [allMatched, withMismatch, withErrorAndFlaky]) {
+    t.is(stripAnsi(renderTerminal(r, { color: true })), renderTerminal(r, { color: false }));
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// markdown
+
+test('markdown: heading and one-sentence result', (t) => {
+  const ok = renderMarkdown(allMatched);
+  t.true(ok.startsWith('## natmatrix: rfc4787\n'));
+  t.true(ok.includes('✅ all 3 pairings as expected'));
+  t.false(ok.includes('❌'));
+  t.true(renderMarkdown(withMismatch).includes('❌ 2 of 4 pairings differ from expectation'));
+  t.true(renderMarkdown(withErrorAndFlaky).includes('❌ 1 of 3 pairings differ from expectation (1 errored, 2 flaky)'));
+});
+
+test('markdown: matrix table has rows A × columns B with ✅/❌ in the right cells', (t) => {
+  const m = mdTable(renderMarkdown(withMismatch), '| A \\ B');
+  t.is(m.length, 1 + 2); // header + 2 rows
+  t.deepEqual(m[0], ['A \\ B', 'port-restricted', 'full-cone']);
+  t.deepEqual(m[1], ['**symmetric**', '❌ 3/3 direct (want failed)', '✅ 3/3 direct']);
+  t.deepEqual(m[2], ['**full-cone**', '❌ 0/3 failed (want direct)', '✅ 3/3 direct']);
+
+  const e = mdTable(renderMarkdown(withErrorAndFlaky), '| A \\ B');
+  t.deepEqual(e[1], ['**symmetric**', '⚠️ error 1/3 (flaky)', '✅ 2/3 direct (flaky)', '✅ 0/3 failed']);
+});
+
+test('markdown: details table has one row per cell, escaped pipes, links only for noteworthy cells', (t) => {
+  const md = renderMarkdown(withMismatch);
+  const d = mdTable(md, '| A | B |');
+  t.is(d.length, 1 + 4);
+  const head = d[0]!;
+  t.is(head.length, 10);
+  const col = (name: string): number => head.indexOf(name);
+  const byPair = (a: string, b: string): string[] => d.find((r) => r[0] === a && r[1] === b)!;
+
+  const bad = byPair('full-cone', 'port-restricted');
+  t.is(bad[col('expected')], 'direct');
+  t.is(bad[col('outcome')], 'failed');
+  t.is(bad[col('direct/tries')], '0/3');
+  t.is(bad[col('match')], '❌');
+  t.is(bad[col('time-to-direct median / max (ms)')], '–');
+  t.is(bad[col('reasons')], 'timeout \\| peer never answered');
+  t.is(bad[col('evidence')], '[cells/full-cone__port-restricted](cells/full-cone__port-restricted)');
+  t.true(md.includes('timeout \\| peer never answered'));
+  t.false(md.includes('timeout | peer'));
+
+  const good = byPair('symmetric', 'full-cone');
+  t.is(good[col('match')], '✅');
+  t.is(good[col('time-to-direct median / max (ms)')], '103.0 / 200.3');
+  t.is(good[col('evidence')], '–');
+
+  // exactly the two mismatched cells are linked
+  t.is(md.split('](cells/').length - 1, 2);
+  t.true(md.includes('](cells/symmetric__port-restricted)'));
+  t.false(md.includes('](cells/full-cone__full-cone)'));
+});
+
+test('markdown: failed, error and flaky cells link evidence even when matched', (t) => {
+  const md = renderMarkdown(withErrorAndFlaky);
+  t.true(md.includes('](cells/symmetric__full-cone)'), 'error');
+  t.true(md.includes('](cells/symmetric__port-restricted)'), 'flaky');
+  t.true(md.includes('](cells/symmetric__symmetric)'), 'matched failed');
+  const all = renderMarkdown(allMatched);
+  t.is(all.split('](cells/').length - 1, 1, 'only the matched-failed symmetric cell');
+  t.true(all.includes('](cells/full-cone__symmetric)'));
+});
+
+test('markdown: host, options and run facts', (t) => {
+  const md = renderMarkdown(allMatched);
+  const h = mdTable(md, '| kernel |');
+  t.deepEqual(h, [
+    ['kernel', 'nft', 'iproute2', 'conntrack', 'node', 'cpus'],
+    ['6.8.0-40-generic', 'v1.0.9', '6.1.0', '1.4.8', 'v20.20.2', '8'],
+  ]);
+  t.true(md.includes('tries 3, timeout 5000 ms, jobs 4'));
+  t.true(md.includes('`20250101-120000-abcd`'));
+  t.true(md.includes('2025-01-01T12:00:00.000Z'));
+  t.true(md.includes('duration: 12.3s'));
+});
