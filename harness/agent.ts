@@ -1,33 +1,48 @@
 // Agents are any executables obeying the contract in README.md. This module turns an agent file into
-// the argv that starts it: TypeScript is bundled once per run with esbuild into a plain .mjs (plain
-// `node` starts in ~70 ms, `node --import tsx` in ~210 ms: that difference, paid twice per try, is most
-// of a run's CPU); .js/.mjs/.cjs run with this Node; anything else is executed as it is.
-import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
-import { build } from 'esbuild';
-import { UsageError } from './scenario.ts';
+// the argv that starts it: TypeScript is bundled with esbuild into a plain .mjs (plain `node` starts in
+// ~70 ms, `node --import tsx` in ~300 ms: that difference, paid twice per try, would be most of a run's
+// CPU); .js/.mjs/.cjs run with this Node; anything else is executed as it is.
+// Bundles are cached by the content of the agent's folder, so esbuild is loaded only after an edit.
+import { createHash } from 'node:crypto';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
+import { ROOT, UsageError } from './scenario.ts';
 
-export async function agentCommand(file: string, bundleDir: string): Promise<string[]> {
+const CACHE = join(ROOT, 'node_modules', '.cache', 'natmatrix', 'agents');
+
+/** Hash of every source file in the agent's folder (what a bundle of it can include). */
+function sourceHash(file: string): string {
+  const dir = dirname(file);
+  const h = createHash('sha256').update(file);
+  for (const f of readdirSync(dir).filter((f) => /\.(m?ts|m?js|json)$/.test(f)).sort()) {
+    h.update(f).update(readFileSync(join(dir, f)));
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+async function bundle(file: string): Promise<string> {
+  const outfile = join(CACHE, sourceHash(file), `${basename(file, extname(file))}.mjs`);
+  if (existsSync(outfile)) return outfile;
+  mkdirSync(dirname(outfile), { recursive: true });
+  const { build } = await import('esbuild');
+  let code: string;
+  try {
+    const r = await build({ entryPoints: [file], bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent', write: false });
+    code = r.outputFiles[0]!.text;
+  } catch (cause) {
+    throw new UsageError(`agent ${file} does not compile: ${(cause as Error).message.split('\n').slice(0, 2).join(' ')}`, { cause });
+  }
+  // write-then-rename: a parallel run never sees half a bundle
+  const tmp = `${outfile}.${process.pid}.tmp`;
+  writeFileSync(tmp, code);
+  renameSync(tmp, outfile);
+  return outfile;
+}
+
+export async function agentCommand(file: string): Promise<string[]> {
   if (!existsSync(file)) throw new UsageError(`agent not found: ${file}`);
   const ext = extname(file);
-  if (ext === '.ts' || ext === '.mts') {
-    mkdirSync(bundleDir, { recursive: true });
-    const outfile = join(bundleDir, `${basename(file, ext)}.mjs`);
-    try {
-      await build({
-        entryPoints: [file],
-        outfile,
-        bundle: true,
-        platform: 'node',
-        format: 'esm',
-        target: 'node20',
-        logLevel: 'silent',
-      });
-    } catch (cause) {
-      throw new UsageError(`agent ${file} does not compile: ${(cause as Error).message.split('\n').slice(0, 2).join(' ')}`, { cause });
-    }
-    return [process.execPath, outfile];
-  }
+  if (ext === '.ts' || ext === '.mts') return [process.execPath, await bundle(file)];
   if (ext === '.js' || ext === '.mjs' || ext === '.cjs') return [process.execPath, file];
   try {
     accessSync(file, constants.X_OK);

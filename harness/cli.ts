@@ -25,7 +25,7 @@ options:
   --list             list the scenarios and exit
   --tries N          tries per pairing (default: the scenario's)
   --timeout MS       punch window per try in ms (default: the scenario's)
-  --jobs N           pairings run at once, each on its own routers (default: min(tries, 32); max ${MAX_JOBS})
+  --jobs N           pairings run at once, each on its own routers (default: tries expected to fail + 2 per core)
   --out DIR          run folder (default: runs/<UTC timestamp>-<name>/)
   --json             print report.json on stdout (human output goes to stderr)
   --keep             leave the topology up for inspection; tear down later with npm run clean

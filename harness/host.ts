@@ -2,7 +2,7 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { execa } from 'execa';
+import { startProc } from './proc.ts';
 import type { HostFacts } from './types.ts';
 
 /** The environment cannot run a lab (exit code 2). */
@@ -45,13 +45,8 @@ export function preflight(tools: Record<string, string> = REQUIRED_TOOLS): void 
 }
 
 async function versionOf(cmd: string, args: string[], pattern: RegExp): Promise<string> {
-  try {
-    const r = await execa(cmd, args, { reject: false });
-    const m = `${r.stdout}\n${r.stderr}`.match(pattern);
-    return m?.[1] ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
+  const r = await startProc(cmd, args).done;
+  return `${r.stdout}\n${r.stderr}`.match(pattern)?.[1] ?? 'unknown';
 }
 
 export async function hostFacts(): Promise<HostFacts> {

@@ -20,36 +20,28 @@ import type { Teardown } from './teardown.ts';
 
 const TEST_NETS = ['203.0.113.0/24', '198.51.100.0/24'];
 
-const QUIET = {
-  // no IPv6: no router solicitations or DAD in captures
-  'net.ipv6.conf.all.disable_ipv6': 1,
-  'net.ipv6.conf.default.disable_ipv6': 1,
-};
-const SWITCH = {
-  ...QUIET,
-  // bridged frames must not run through this namespace's nft/conntrack
-  'net.bridge.bridge-nf-call-iptables': 0,
-};
-const ROUTER = { ...SWITCH, 'net.ipv4.ip_forward': 1 };
+// Every interface is brought up with `addrgenmode none`: no IPv6 link-local address, so no router
+// solicitations or DAD in captures. Bridges are created with nf_call_iptables 0: frames switched inside
+// a namespace never run through its nft rules or conntrack. Both are link options, so they ride in the
+// `ip -batch` of their namespace instead of costing a sysctl process each.
+const up = (dev: string) => [`link set ${dev} addrgenmode none`, `link set ${dev} up`];
+const bridge = (dev: string) => [`link add ${dev} type bridge nf_call_iptables 0`, ...up(dev)];
 
 export interface Lab {
   plan: Plan;
   namespaces: string[];
   /** leave the namespaces up when the run's teardown unwinds (--keep); processes are still ended */
   keep: () => void;
+  /** resolves once lane i's routers and hosts are configured */
+  laneReady: (i: number) => Promise<void>;
 }
 
 function internetBatch(p: Plan): string[] {
-  const lines = [
-    'link set lo up',
-    `link add ${p.internet.bridge} type bridge`,
-    `link set ${p.internet.bridge} up`,
-    `addr add ${p.internet.ip}/${p.internet.prefix} dev ${p.internet.bridge}`,
-  ];
+  const lines = ['link set lo up', ...bridge(p.internet.bridge), `addr add ${p.internet.ip}/${p.internet.prefix} dev ${p.internet.bridge}`];
   const port = (name: string, peerNs: string, peerIf: string) => [
     `link add ${name} type veth peer name ${peerIf} netns ${peerNs}`,
     `link set ${name} master ${p.internet.bridge}`,
-    `link set ${name} up`,
+    ...up(name),
   ];
   lines.push(...port('rdv', p.rendezvous.ns, 'eth0'));
   for (const lane of p.lanes) for (const s of [lane.a, lane.b]) lines.push(...port(s.bridgePort, s.router, s.wanIf));
@@ -59,47 +51,45 @@ function internetBatch(p: Plan): string[] {
 function routerBatch(s: Side): string[] {
   return [
     'link set lo up',
-    `link set ${s.wanIf} up`,
+    ...up(s.wanIf),
     `addr add ${s.wanIp}/24 dev ${s.wanIf}`,
-    `link add ${s.lanIf} type bridge`,
-    `link set ${s.lanIf} up`,
+    ...bridge(s.lanIf),
     `addr add ${s.lanIp}/${s.lanPrefix} dev ${s.lanIf}`,
     `link add h0 type veth peer name eth0 netns ${s.host}`,
     `link set h0 master ${s.lanIf}`,
-    'link set h0 up',
+    ...up('h0'),
   ];
 }
 
 function hostBatch(s: Side): string[] {
   return [
     'link set lo up',
-    'link set eth0 up',
+    ...up('eth0'),
     `addr add ${s.hostIp}/${s.lanPrefix} dev eth0`,
     ...TEST_NETS.map((net) => `route add ${net} via ${s.lanIp}`),
   ];
 }
 
-/** Build the plan's topology. On failure the caller's teardown removes whatever was created. */
+async function buildSide(s: Side): Promise<void> {
+  // a new namespace does not forward: the only sysctl natmatrix sets, and only in its routers
+  await sysctl(s.router, { 'net.ipv4.ip_forward': 1 });
+  await ipBatch(routerBatch(s), { ns: s.router });
+  await ipBatch(hostBatch(s), { ns: s.host });
+}
+
+/**
+ * Build the plan's topology: namespaces, the internet bridge and the rendezvous now; the lanes' routers
+ * and hosts in the background, so the first lanes run attempts while later ones are still being built
+ * (`laneReady`). On failure the caller's teardown removes whatever was created.
+ */
 export async function buildLab(p: Plan, teardown: Teardown): Promise<Lab> {
   const namespaces = planNamespaces(p);
   const keep = teardown.push(`delete ${namespaces.length} namespaces of run ${p.runId}`, () => deleteNamespaces(namespaces));
   await createNamespaces(namespaces);
-
-  const sides = p.lanes.flatMap((l) => [l.a, l.b]);
-  await Promise.all([
-    sysctl(p.internet.ns, SWITCH),
-    sysctl(p.rendezvous.ns, QUIET),
-    ...sides.map((s) => sysctl(s.router, ROUTER)),
-    ...sides.map((s) => sysctl(s.host, QUIET)),
-  ]);
-
   await ipBatch(internetBatch(p), { ns: p.internet.ns });
-  await Promise.all([
-    ipBatch(['link set lo up', 'link set eth0 up', `addr add ${p.rendezvous.ip}/${p.internet.prefix} dev eth0`], { ns: p.rendezvous.ns }),
-    ...sides.map(async (s) => {
-      await ipBatch(routerBatch(s), { ns: s.router });
-      await ipBatch(hostBatch(s), { ns: s.host });
-    }),
-  ]);
-  return { plan: p, namespaces, keep };
+  await ipBatch(['link set lo up', ...up('eth0'), `addr add ${p.rendezvous.ip}/${p.internet.prefix} dev eth0`], { ns: p.rendezvous.ns });
+  const lanes = p.lanes.map((l) => Promise.all([buildSide(l.a), buildSide(l.b)]).then(() => undefined));
+  // failures surface when a lane is awaited; don't let an unawaited one crash the process meanwhile
+  for (const l of lanes) l.catch(() => {});
+  return { plan: p, namespaces, keep, laneReady: (i) => lanes[i]! };
 }

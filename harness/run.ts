@@ -7,7 +7,7 @@ import { join, relative } from 'node:path';
 import { agentCommand } from './agent.ts';
 import { judgeCell, judgeTry, readVerdict } from './judge.ts';
 import { renderRuleset, type NatType } from './nat.ts';
-import { conntrackFlush, conntrackList, endPids, nftList, nftLoad, nsSpawn } from './netns.ts';
+import { conntrackFlush, conntrackList, endPids, nftList, nftLoad, nsStart } from './netns.ts';
 import type { Lab } from './lab.ts';
 import type { Lane, PlannedAttempt, Side } from './plan.ts';
 import type { Scenario } from './scenario.ts';
@@ -36,6 +36,14 @@ export class RunError extends Error {
   override name = 'RunError';
 }
 
+function isReadyLine(line: string): boolean {
+  try {
+    return (JSON.parse(line) as { ready?: unknown }).ready === true;
+  } catch {
+    return false;
+  }
+}
+
 const cellDir = (a: string, b: string) => join('cells', `${a}-vs-${b}`);
 
 function tail(text: string, lines = 3): string {
@@ -44,54 +52,51 @@ function tail(text: string, lines = 3): string {
 
 interface Rendezvous {
   address: string;
-  /** set once the rendezvous process has ended */
-  exited: () => string | null;
+  /** resolves once the rendezvous has bound its socket; rejects if it dies first or stays silent */
+  ready: Promise<void>;
+  /** why the rendezvous is unusable (it exited, or never got ready), or null while it is fine */
+  problem: () => string | null;
 }
 
-async function startRendezvous(lab: Lab, cmd: string[], secret: string, outDir: string, teardown: Teardown): Promise<Rendezvous> {
+/** Start the rendezvous. Peers retry their registration, so attempts need not wait for it to be ready:
+ * a rendezvous that dies or never gets ready turns every affected try into an `error` instead. */
+function startRendezvous(lab: Lab, cmd: string[], secret: string, outDir: string, teardown: Teardown): Rendezvous {
   const { rendezvous } = lab.plan;
   const listen = `${rendezvous.ip}:${rendezvous.port}`;
-  const child = nsSpawn(rendezvous.ns, cmd, {
+  let buffered = '';
+  let onReady = () => {};
+  const proc = nsStart(rendezvous.ns, cmd, {
     env: { NMX_LISTEN: listen, NMX_SECRET: secret },
-    reject: false,
-    stdin: 'ignore',
-    stdout: ['pipe', { file: join(outDir, 'rendezvous.stdout.log') }],
-    stderr: ['pipe', { file: join(outDir, 'rendezvous.stderr.log') }],
-    buffer: false,
+    stdoutFile: join(outDir, 'rendezvous.stdout.log'),
+    stderrFile: join(outDir, 'rendezvous.stderr.log'),
+    // wait on state: the rendezvous prints {"ready":true} once its socket is bound
+    onStdout: (chunk) => {
+      buffered += chunk;
+      if (buffered.split('\n').some(isReadyLine)) onReady();
+    },
   });
-  const pid = child.pid;
-  if (pid === undefined) throw new RunError('the rendezvous agent could not be started');
-  const release = teardown.push(`stop rendezvous (pid ${pid})`, () => endPids([pid]));
-  let exitNote: string | null = null;
-  const done = child.then((r) => {
-    release();
-    exitNote = r.signal ? `rendezvous was killed by ${r.signal}` : `rendezvous exited with code ${r.exitCode}`;
-    return exitNote;
-  });
-  // Wait on state: the rendezvous prints {"ready":true} once its socket is bound.
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new RunError(`the rendezvous agent printed no ready line within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const isReady = buffered.split('\n').some((line) => {
-        try {
-          return (JSON.parse(line) as { ready?: unknown }).ready === true;
-        } catch {
-          return false;
-        }
-      });
-      if (isReady) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    void done.then((note) => {
+  const pid = proc.pid;
+  let problem: string | null = null;
+  const release = pid === undefined ? () => {} : teardown.push(`stop rendezvous (pid ${pid})`, () => endPids([pid]));
+  const ready = new Promise<void>((resolve, reject) => {
+    const fail = (why: string) => {
+      problem ??= why;
       clearTimeout(timer);
-      reject(new RunError(`${note} before it was ready (see ${join(outDir, 'rendezvous.stderr.log')})`));
+      reject(new RunError(`${why} (see ${join(outDir, 'rendezvous.stderr.log')})`));
+    };
+    const timer = setTimeout(() => fail(`the rendezvous agent printed no ready line within ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS);
+    onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    void proc.done.then((r) => {
+      release();
+      const how = r.spawnError ? `could not be started: ${r.spawnError.message}` : r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
+      fail(`the rendezvous agent ${how}`);
     });
   });
-  return { address: listen, exited: () => exitNote };
+  ready.catch(() => {});
+  return { address: listen, ready, problem: () => problem };
 }
 
 async function resetRouter(side: Side, nat: NatType): Promise<void> {
@@ -125,7 +130,7 @@ async function runPeer(side: Side, att: PlannedAttempt, dir: string, ctx: AgentR
   const stderr = join(rel, `${side.role}.stderr`);
   const hardMs = PAIRING_WAIT_MS + ctx.timeoutMs + HANG_GRACE_MS;
   const started = performance.now();
-  const child = nsSpawn(side.host, ctx.cmd, {
+  const proc = nsStart(side.host, ctx.cmd, {
     env: {
       NMX_ROLE: side.role,
       NMX_SESSION: att.session,
@@ -136,45 +141,53 @@ async function runPeer(side: Side, att: PlannedAttempt, dir: string, ctx: AgentR
       NMX_WAIT_MS: String(PAIRING_WAIT_MS),
       NMX_NAT: side.role === 'a' ? att.a : att.b,
     },
-    reject: false,
-    stdin: 'ignore',
-    stdout: ['pipe', { file: join(ctx.outDir, stdout) }],
-    stderr: ['pipe', { file: join(ctx.outDir, stderr) }],
-    timeout: hardMs,
-    killSignal: 'SIGTERM',
-    forceKillAfterDelay: 300,
+    stdoutFile: join(ctx.outDir, stdout),
+    stderrFile: join(ctx.outDir, stderr),
+    timeoutMs: hardMs,
+    killGraceMs: 300,
     maxBuffer: 1_000_000,
   });
-  const pid = child.pid;
+  const pid = proc.pid;
   const release = pid === undefined ? () => {} : ctx.teardown.push(`stop agent ${side.role} (pid ${pid})`, () => endPids([pid]));
-  const r = await child;
+  const r = await proc.done;
   release();
-  const out = String(r.stdout ?? '');
-  const err = String(r.stderr ?? '');
+  const out = r.stdout;
+  const err = r.spawnError ? `cannot start ${ctx.cmd.join(' ')}: ${r.spawnError.message}` : r.stderr;
   const { verdict, problem } = readVerdict(out);
   return {
     role: side.role,
-    exitCode: r.exitCode ?? null,
-    signal: r.signal ?? null,
-    timedOut: Boolean(r.timedOut),
+    exitCode: r.exitCode,
+    signal: r.signal,
+    timedOut: r.timedOut,
     durationMs: Math.round(performance.now() - started),
     verdict,
-    verdictProblem: r.isMaxBuffer ? 'printed more than 1 MB on stdout or stderr' : problem,
+    verdictProblem: r.overflow ? 'printed more than 1 MB on stdout or stderr' : problem,
     stderrTail: tail(err),
     stdout,
     stderr,
   };
 }
 
+function notStarted(role: 'a' | 'b'): AgentExit {
+  return { role, exitCode: null, signal: null, timedOut: false, durationMs: 0, verdict: null, verdictProblem: 'not started', stderrTail: '', stdout: '', stderr: '' };
+}
+
 async function runAttempt(lane: Lane, att: PlannedAttempt, ctx: AgentRun, rdv: Rendezvous): Promise<Attempt> {
   const dir = join(ctx.outDir, cellDir(att.a, att.b), `try-${att.try}`);
   mkdirSync(dir, { recursive: true });
+  const evidence = relative(ctx.outDir, dir);
+  const before = rdv.problem();
+  if (before) {
+    // no rendezvous, no pairing: don't spend a pairing wait per try finding that out again
+    const none = { path: null, timeToDirectMs: null };
+    return { a: att.a, b: att.b, try: att.try, lane: lane.index, outcome: 'error', reason: `not run: ${before}`, ...none, agents: { a: notStarted('a'), b: notStarted('b') }, evidence };
+  }
   await Promise.all([resetRouter(lane.a, att.natA), resetRouter(lane.b, att.natB)]);
   const [ea, eb] = await Promise.all([runPeer(lane.a, att, dir, ctx), runPeer(lane.b, att, dir, ctx)]);
   const hardMs = PAIRING_WAIT_MS + ctx.timeoutMs + HANG_GRACE_MS;
   let verdict = judgeTry(ea, eb, hardMs);
-  const rdvGone = rdv.exited();
-  if (rdvGone && verdict.outcome !== 'direct') verdict = { ...verdict, outcome: 'error', reason: `${rdvGone} during the run; ${verdict.reason}` };
+  const rdvProblem = rdv.problem();
+  if (rdvProblem && verdict.outcome !== 'direct') verdict = { ...verdict, outcome: 'error', reason: `${rdvProblem}; ${verdict.reason}` };
   if (verdict.outcome !== 'direct') await Promise.all([snapshotRouter(lane.a, dir), snapshotRouter(lane.b, dir)]);
   return {
     a: att.a,
@@ -183,7 +196,7 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, ctx: AgentRun, rdv: R
     lane: lane.index,
     ...verdict,
     agents: { a: ea, b: eb },
-    evidence: relative(ctx.outDir, dir),
+    evidence,
   };
 }
 
@@ -191,18 +204,20 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, ctx: AgentRun, rdv: R
 export async function runAttempts(lab: Lab, scenario: Scenario, teardown: Teardown, opts: RunOptions): Promise<RunResult> {
   const { plan } = lab;
   const secret = randomBytes(16).toString('hex');
-  const bundleDir = join(opts.outDir, 'agents');
-  const [peerCmd, rdvCmd] = await Promise.all([
-    agentCommand(scenario.agent.peer, bundleDir),
-    agentCommand(scenario.agent.rendezvous, bundleDir),
-  ]);
-  const rdv = await startRendezvous(lab, rdvCmd, secret, opts.outDir, teardown);
+  const [peerCmd, rdvCmd] = await Promise.all([agentCommand(scenario.agent.peer), agentCommand(scenario.agent.rendezvous)]);
+  const rdv = startRendezvous(lab, rdvCmd, secret, opts.outDir, teardown);
   const ctx: AgentRun = { cmd: peerCmd, secret, rendezvous: rdv.address, timeoutMs: plan.timeoutMs, outDir: opts.outDir, teardown };
 
   const queue = [...plan.attempts];
   const attempts: Attempt[] = [];
   await Promise.all(
     plan.lanes.map(async (lane) => {
+      try {
+        await lab.laneReady(lane.index);
+      } catch (cause) {
+        if (teardown.closing) return;
+        throw new RunError(`could not build lane ${lane.index}: ${(cause as Error).message}`, { cause });
+      }
       for (let att = queue.shift(); att && !teardown.closing; att = queue.shift()) {
         let result: Attempt;
         try {

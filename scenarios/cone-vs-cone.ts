@@ -8,7 +8,7 @@ export default defineScenario({
   a: ['full-cone', 'address-restricted', 'port-restricted'],
   b: ['full-cone', 'address-restricted', 'port-restricted'],
   tries: 3,
-  timeoutMs: 1000,
+  timeoutMs: 600,
   expect: {
     'full-cone': { 'full-cone': 'direct', 'address-restricted': 'direct', 'port-restricted': 'direct' },
     'address-restricted': { 'full-cone': 'direct', 'address-restricted': 'direct', 'port-restricted': 'direct' },

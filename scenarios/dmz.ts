@@ -8,7 +8,7 @@ export default defineScenario({
   a: ['dmz'],
   b: ['dmz', 'full-cone', 'address-restricted', 'port-restricted', 'symmetric'],
   tries: 3,
-  timeoutMs: 1000,
+  timeoutMs: 600,
   expect: {
     dmz: { dmz: 'direct', 'full-cone': 'direct', 'address-restricted': 'direct', 'port-restricted': 'direct', symmetric: 'direct' },
   },

@@ -12,7 +12,7 @@ export default defineScenario({
   a: types,
   b: types,
   tries: 3,
-  timeoutMs: 1000,
+  timeoutMs: 600,
   expect: Object.fromEntries(
     types.map((a) => [a, Object.fromEntries(types.map((b) => [b, fails.has(`${a}×${b}`) ? 'failed' : 'direct']))]),
   ),

@@ -10,7 +10,7 @@ export default defineScenario({
   a: ['symmetric'],
   b: ['full-cone', 'address-restricted', 'port-restricted'],
   tries: 3,
-  timeoutMs: 1000,
+  timeoutMs: 600,
   expect: {
     symmetric: { 'full-cone': 'direct', 'address-restricted': 'direct', 'port-restricted': 'failed' },
   },
