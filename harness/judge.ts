@@ -120,7 +120,7 @@ export function judgeCell(a: string, b: string, expected: Expected, tries: Attem
     failures,
     errors,
     flaky,
-    timeToDirectMs: { median: round(median(times)), max: round(times.length ? Math.max(...times) : null) },
+    timeToDirectMs: { median: round(median(times)), max: round(times.length ? Math.max(...times) : null), samples: times },
     match: !flaky && outcome === expected,
     reasons: [...new Set(tries.flatMap((t) => (t.reason ? [t.reason] : [])))],
     evidence,

@@ -3,6 +3,7 @@
 
 import { join } from 'node:path';
 import { styleText } from 'node:util';
+import { median } from './judge.ts';
 import type { Cell, Report } from './types.ts';
 
 type Style = Parameters<typeof styleText>[0];
@@ -32,14 +33,6 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
 const ms1 = (ms: number | null): string => (ms === null ? '–' : ms.toFixed(1));
 const count = (c: Cell): string => `${c.successes}/${c.tries}`;
 
-function median(xs: number[]): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((x, y) => x - y);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-/** Median over the cells' time-to-direct medians (cells without any direct try are skipped). */
 function overallTimeToDirect(cells: Cell[]): number | null {
   return median(cells.flatMap((c) => (c.timeToDirectMs.median === null ? [] : [c.timeToDirectMs.median])));
 }

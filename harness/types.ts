@@ -68,7 +68,8 @@ export interface Cell {
   errors: number;
   /** outcomes differed between tries */
   flaky: boolean;
-  timeToDirectMs: { median: number | null; max: number | null };
+  /** over the direct tries; samples holds each direct try's time, in try order */
+  timeToDirectMs: { median: number | null; max: number | null; samples: number[] };
   match: boolean;
   /** distinct reasons for non-direct tries */
   reasons: string[];

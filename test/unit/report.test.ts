@@ -20,7 +20,7 @@ function cell(spec: CellSpec): Cell {
     failures: tries - successes - errors,
     errors,
     flaky: false,
-    timeToDirectMs: successes > 0 ? { median: 100 + successes, max: 200.25 } : { median: null, max: null },
+    timeToDirectMs: successes > 0 ? { median: 100 + successes, max: 200.25, samples: [100 + successes] } : { median: null, max: null, samples: [] },
     match: outcome === spec.expected,
     reasons: successes === tries ? [] : ['no direct path within 5000 ms'],
     evidence: `cells/${spec.a}__${spec.b}`,
