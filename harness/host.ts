@@ -1,7 +1,7 @@
 // Preflight: can this machine build labs at all? And the host facts every report carries.
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { startProc } from './proc.ts';
 import type { HostFacts } from './types.ts';
 
@@ -14,20 +14,40 @@ export const REQUIRED_TOOLS: Record<string, string> = {
   ip: 'iproute2',
   nft: 'nftables',
   conntrack: 'conntrack',
+  nsenter: 'util-linux',
 };
 
-export function which(cmd: string): string | null {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
+/**
+ * System tools are looked up in the system directories only, never along PATH: under `npm run`, PATH
+ * starts with node_modules/.bin, where ava's dependency @vercel/nft installs a binary named `nft`
+ * (a file tracer). Run as the NAT tool, it exits 0 having loaded no rules at all.
+ */
+export const SYSTEM_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin'];
+const resolved = new Map<string, string | null>();
+
+export function which(cmd: string, dirs: string[] = SYSTEM_DIRS): string | null {
+  const hit = resolved.get(cmd);
+  if (hit !== undefined && dirs === SYSTEM_DIRS) return hit;
+  let found: string | null = null;
+  for (const dir of dirs) {
     const p = join(dir, cmd);
     try {
       accessSync(p, constants.X_OK);
-      return p;
+      found = p;
+      break;
     } catch {
       /* not here */
     }
   }
-  return null;
+  if (dirs === SYSTEM_DIRS) resolved.set(cmd, found);
+  return found;
+}
+
+/** Absolute path of a system tool; an EnvironmentError naming its package when it is missing. */
+export function systemTool(cmd: string): string {
+  const p = which(cmd);
+  if (p === null) throw new EnvironmentError(`${cmd} not found (package ${REQUIRED_TOOLS[cmd] ?? cmd}): run sudo npm run setup`);
+  return p;
 }
 
 /** Throw one clear EnvironmentError for the first thing that stops a lab from being built. */
@@ -45,7 +65,9 @@ export function preflight(tools: Record<string, string> = REQUIRED_TOOLS): void 
 }
 
 async function versionOf(cmd: string, args: string[], pattern: RegExp): Promise<string> {
-  const r = await startProc(cmd, args).done;
+  const path = which(cmd);
+  if (path === null) return 'missing';
+  const r = await startProc(path, args).done;
   return `${r.stdout}\n${r.stderr}`.match(pattern)?.[1] ?? 'unknown';
 }
 

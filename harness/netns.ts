@@ -1,11 +1,13 @@
 // Thin wrappers over iproute2, nft and conntrack, always as argv arrays, always inside a named namespace
 // of ours. Nothing here ever targets the root namespace: every call takes the namespace it acts in.
+import { systemTool } from './host.ts';
 import { CommandError, runProc, startProc, type Proc, type ProcOptions } from './proc.ts';
 
 export { CommandError };
 export const NS_PREFIX = 'nmx-';
 
-const run = runProc;
+/** Run a system tool (looked up in the system directories, never along PATH). */
+const run = (cmd: string, args: string[], input?: string) => runProc(systemTool(cmd), args, input);
 
 function assertOurs(ns: string): void {
   if (!ns.startsWith(NS_PREFIX)) throw new Error(`refusing to act on namespace "${ns}": not one of natmatrix's (${NS_PREFIX}*)`);
@@ -32,13 +34,14 @@ export function ipBatch(lines: string[], opts: { ns?: string; force?: boolean } 
  */
 export function inNs(ns: string): string[] {
   assertOurs(ns);
-  return ['nsenter', `--net=/run/netns/${ns}`, '--'];
+  return [systemTool('nsenter'), `--net=/run/netns/${ns}`, '--'];
 }
 
-/** Run a command inside a namespace and return its stdout. */
+/** Run a system tool inside a namespace and return its stdout. */
 export function nsRun(ns: string, argv: string[], input?: string): Promise<string> {
   const [file, ...args] = inNs(ns);
-  return run(file!, [...args, ...argv], input);
+  const [cmd, ...rest] = argv;
+  return runProc(file!, [...args, systemTool(cmd!), ...rest], input);
 }
 
 /** Start a long-running command inside a namespace; the caller registers its PID for teardown. */

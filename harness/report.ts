@@ -33,7 +33,7 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
 const ms1 = (ms: number | null): string => (ms === null ? '–' : ms.toFixed(1));
 const count = (c: Cell): string => `${c.successes}/${c.tries}`;
 
-function overallTimeToDirect(cells: Cell[]): number | null {
+export function overallTimeToDirect(cells: Cell[]): number | null {
   return median(cells.flatMap((c) => (c.timeToDirectMs.median === null ? [] : [c.timeToDirectMs.median])));
 }
 

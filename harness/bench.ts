@@ -1,0 +1,94 @@
+// npm run bench [-- --runs N]: time whole scenario runs end to end, Node start-up included, the way a
+// user runs them (a fresh `node --import tsx harness/cli.ts …` process each time), and compare the
+// medians with the targets. Prints figures; asserts nothing (timings are never test assertions).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { median } from './judge.ts';
+import { startProc } from './proc.ts';
+import { overallTimeToDirect } from './report.ts';
+import { ROOT } from './scenario.ts';
+import type { Report } from './types.ts';
+
+interface Case {
+  scenario: string;
+  args: string[];
+  wallTargetMs: number;
+}
+
+const CASES: Case[] = [
+  { scenario: 'symmetric-vs-cone', args: [], wallTargetMs: 2000 },
+  { scenario: 'full-matrix', args: ['--tries', '1'], wallTargetMs: 5000 },
+];
+const TTD_TARGET_MS = 60;
+
+async function once(c: Case, out: string): Promise<{ wallMs: number; report: Report | null; exitCode: number | null }> {
+  const t0 = performance.now();
+  const r = await startProc(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/cli.ts'), c.scenario, ...c.args, '--out', out, '--no-color'], {
+    env: { CI: '1' },
+  }).done;
+  const wallMs = performance.now() - t0;
+  let report: Report | null = null;
+  try {
+    report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Report;
+  } catch {
+    process.stderr.write(r.stderr);
+  }
+  return { wallMs, report, exitCode: r.exitCode };
+}
+
+async function main() {
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
+  const runs = Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a whole number ≥ 1');
+  const tmp = mkdtempSync(join(tmpdir(), 'natmatrix-bench-'));
+  const rows: string[][] = [['scenario', 'runs', 'wall median', 'min', 'max', 'target', 'ttd median', 'ttd max', 'all as expected']];
+  let allMet = true;
+  try {
+    for (const c of CASES) {
+      const walls: number[] = [];
+      const ttds: number[] = [];
+      let ttdMax = 0;
+      let expected = 0;
+      for (let i = 0; i < runs; i++) {
+        const r = await once(c, join(tmp, `${c.scenario}-${i}`));
+        walls.push(r.wallMs);
+        if (r.report) {
+          const t = overallTimeToDirect(r.report.cells);
+          if (t !== null) ttds.push(t);
+          for (const cell of r.report.cells) ttdMax = Math.max(ttdMax, cell.timeToDirectMs.max ?? 0);
+          if (r.exitCode === 0) expected++;
+        }
+        process.stderr.write(`  ${c.scenario} run ${i + 1}/${runs}: ${(r.wallMs / 1000).toFixed(2)} s, exit ${r.exitCode}\n`);
+      }
+      const wall = median(walls)!;
+      const ttd = median(ttds);
+      const met = wall <= c.wallTargetMs && ttd !== null && ttd <= TTD_TARGET_MS && expected === runs;
+      allMet &&= met;
+      const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+      rows.push([
+        `${c.scenario} ${c.args.join(' ')}`.trim(),
+        String(runs),
+        s(wall),
+        s(Math.min(...walls)),
+        s(Math.max(...walls)),
+        `≤ ${s(c.wallTargetMs)} ${wall <= c.wallTargetMs ? '✓' : '✗'}`,
+        ttd === null ? 'n/a' : `${ttd.toFixed(1)} ms ${ttd <= TTD_TARGET_MS ? '✓' : '✗'}`,
+        `${ttdMax.toFixed(1)} ms`,
+        `${expected}/${runs}`,
+      ]);
+    }
+  } finally {
+    if (!process.env.NMX_BENCH_KEEP) rmSync(tmp, { recursive: true, force: true });
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  console.log(`\nmachine: ${(await import('node:os')).availableParallelism()} cores; wall = whole process incl. Node + tsx start-up; ttd = median time-to-direct over all direct tries`);
+  console.log(allMet ? 'all targets met' : 'some target missed');
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`natmatrix bench: ${(e as Error).message}\n`);
+  process.exit(2);
+});
