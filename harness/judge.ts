@@ -107,7 +107,8 @@ export function judgeCell(a: string, b: string, expected: Expected, tries: Attem
   const failures = count('failed');
   const errors = count('error');
   const flaky = new Set(tries.map((t) => t.outcome)).size > 1;
-  const outcome: Outcome = errors > 0 ? 'error' : successes > failures ? 'direct' : 'failed';
+  // a cell with no tries (the run was cut short) is a fault, never a quiet "failed" that might match
+  const outcome: Outcome = errors > 0 || tries.length === 0 ? 'error' : successes > failures ? 'direct' : 'failed';
   const times = tries.flatMap((t) => (t.outcome === 'direct' && t.timeToDirectMs !== null ? [t.timeToDirectMs] : []));
   const round = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
   return {
@@ -122,7 +123,7 @@ export function judgeCell(a: string, b: string, expected: Expected, tries: Attem
     flaky,
     timeToDirectMs: { median: round(median(times)), max: round(times.length ? Math.max(...times) : null), samples: times },
     match: !flaky && outcome === expected,
-    reasons: [...new Set(tries.flatMap((t) => (t.reason ? [t.reason] : [])))],
+    reasons: tries.length === 0 ? ['no try ran'] : [...new Set(tries.flatMap((t) => (t.reason ? [t.reason] : [])))],
     evidence,
   };
 }

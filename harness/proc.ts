@@ -15,7 +15,7 @@ export interface ProcOptions {
   /** also write stdout / stderr to these files, as they arrive */
   stdoutFile?: string;
   stderrFile?: string;
-  /** stop collecting (and kill) past this many bytes per stream */
+  /** stop collecting (and kill) past this many characters per stream */
   maxBuffer?: number;
   onStdout?: (chunk: string) => void;
 }
@@ -53,12 +53,16 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
     stream.on('data', (chunk: string) => {
       file?.write(chunk);
       onChunk?.(chunk);
-      size += chunk.length;
-      if (size > max) {
-        if (!overflow) child.kill('SIGKILL');
+      if (overflow) return;
+      if (size + chunk.length > max) {
+        // keep what fits, as evidence of what the process was printing
+        parts.push(chunk.slice(0, max - size));
+        size = max;
         overflow = true;
+        child.kill('SIGKILL');
         return;
       }
+      size += chunk.length;
       parts.push(chunk);
     });
     const closed = new Promise<void>((resolve) => stream.on('end', resolve).on('error', () => resolve()));

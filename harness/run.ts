@@ -66,7 +66,7 @@ function startRendezvous(lab: Lab, cmd: string[], secret: string, outDir: string
   let buffered = '';
   let onReady = () => {};
   const proc = nsStart(rendezvous.ns, cmd, {
-    env: { NMX_LISTEN: listen, NMX_SECRET: secret },
+    env: { NMX_ROLE: 'rendezvous', NMX_RUN: lab.plan.runId, NMX_LISTEN: listen, NMX_SECRET: secret },
     stdoutFile: join(outDir, 'rendezvous.stdout.log'),
     stderrFile: join(outDir, 'rendezvous.stderr.log'),
     // wait on state: the rendezvous prints {"ready":true} once its socket is bound
@@ -116,6 +116,7 @@ async function snapshotRouter(side: Side, dir: string): Promise<void> {
 }
 
 interface AgentRun {
+  runId: string;
   cmd: string[];
   secret: string;
   rendezvous: string;
@@ -133,6 +134,7 @@ async function runPeer(side: Side, att: PlannedAttempt, dir: string, ctx: AgentR
   const proc = nsStart(side.host, ctx.cmd, {
     env: {
       NMX_ROLE: side.role,
+      NMX_RUN: ctx.runId,
       NMX_SESSION: att.session,
       NMX_RENDEZVOUS: ctx.rendezvous,
       NMX_SECRET: ctx.secret,
@@ -206,7 +208,7 @@ export async function runAttempts(lab: Lab, scenario: Scenario, teardown: Teardo
   const secret = randomBytes(16).toString('hex');
   const [peerCmd, rdvCmd] = await Promise.all([agentCommand(scenario.agent.peer), agentCommand(scenario.agent.rendezvous)]);
   const rdv = startRendezvous(lab, rdvCmd, secret, opts.outDir, teardown);
-  const ctx: AgentRun = { cmd: peerCmd, secret, rendezvous: rdv.address, timeoutMs: plan.timeoutMs, outDir: opts.outDir, teardown };
+  const ctx: AgentRun = { runId: plan.runId, cmd: peerCmd, secret, rendezvous: rdv.address, timeoutMs: plan.timeoutMs, outDir: opts.outDir, teardown };
 
   const queue = [...plan.attempts];
   const attempts: Attempt[] = [];

@@ -41,6 +41,8 @@ export class Teardown implements AsyncDisposable {
   /** Run every undo, newest first. Failures are collected, never stop the unwinding. Idempotent. */
   unwind(): Promise<Error[]> {
     this.unwinding ??= (async () => {
+      // yield once, so `unwinding` is assigned (and `closing` true) before the first undo runs
+      await Promise.resolve();
       const errors: Error[] = [];
       while (this.steps.length > 0) {
         const step = this.steps.pop()!;

@@ -1,0 +1,220 @@
+// plan(): the pure scenario → topology + attempts step.
+import test from 'ava';
+import { MAX_JOBS, PUBLIC_SUBNET, defaultJobs, newRunId, nsName, plan, planNamespaces, topologyJson, type Plan } from '../../harness/plan.ts';
+import { parseScenario, type Scenario } from '../../harness/scenario.ts';
+
+const TYPES = ['dmz', 'full-cone', 'address-restricted', 'port-restricted', 'symmetric'];
+const FAILS = new Set(['symmetric×symmetric', 'symmetric×port-restricted', 'port-restricted×symmetric']);
+
+function fullMatrix(tries = 3): Scenario {
+  return parseScenario(
+    {
+      name: 'fm',
+      description: 'full matrix',
+      a: TYPES,
+      b: TYPES,
+      tries,
+      timeoutMs: 600,
+      expect: Object.fromEntries(TYPES.map((a) => [a, Object.fromEntries(TYPES.map((b) => [b, FAILS.has(`${a}×${b}`) ? 'failed' : 'direct']))])),
+    },
+    '/tmp/x.ts',
+  );
+}
+
+function oneByOne(expected: 'direct' | 'failed' = 'direct', tries = 1): Scenario {
+  return parseScenario({ name: 'one', description: 'd', a: ['full-cone'], b: ['sym'], tries, expect: { 'full-cone': { sym: expected } } }, '/tmp/x.ts');
+}
+
+const RUN = 'abc123';
+
+function ipInSubnet(ip: string): boolean {
+  const m = /^203\.0\.113\.(\d{1,3})$/.exec(ip);
+  return m !== null && Number(m[1]) >= 1 && Number(m[1]) <= 254;
+}
+
+function sides(p: Plan) {
+  return p.lanes.flatMap((l) => [l.a, l.b]);
+}
+
+test('namespace names are nmx-<runid>-... and unique', (t) => {
+  const p = plan(fullMatrix(), { runId: RUN, cpus: 2 });
+  const names = planNamespaces(p);
+  t.is(names.length, 2 + 4 * p.lanes.length);
+  t.is(new Set(names).size, names.length);
+  for (const n of names) t.true(n.startsWith(`nmx-${RUN}-`), n);
+  t.is(p.internet.ns, `nmx-${RUN}-inet`);
+  t.is(p.rendezvous.ns, `nmx-${RUN}-rdv`);
+  t.is(nsName(RUN, '0ra'), `nmx-${RUN}-0ra`);
+  t.is(p.runId, RUN);
+  t.is(p.scenario, 'fm');
+});
+
+test('every lane has distinct WAN IPs inside 203.0.113.0/24, apart from the internet and rendezvous addresses', (t) => {
+  const p = plan(fullMatrix(10), { runId: RUN, jobs: MAX_JOBS });
+  t.is(p.lanes.length, MAX_JOBS);
+  t.is(p.internet.subnet, PUBLIC_SUBNET);
+  t.is(PUBLIC_SUBNET, '203.0.113.0/24');
+  const wanIps = sides(p).map((s) => s.wanIp);
+  t.is(new Set(wanIps).size, 2 * MAX_JOBS);
+  for (const ip of wanIps) t.true(ipInSubnet(ip), ip);
+  t.true(ipInSubnet(p.internet.ip));
+  t.true(ipInSubnet(p.rendezvous.ip));
+  t.false(wanIps.includes(p.internet.ip));
+  t.false(wanIps.includes(p.rendezvous.ip));
+  t.not(p.internet.ip, p.rendezvous.ip);
+});
+
+test('bridge port names are distinct, at most 15 characters, and clash with nothing in the internet namespace', (t) => {
+  const p = plan(fullMatrix(10), { runId: 'abcdefghijkl', jobs: MAX_JOBS });
+  const ports = sides(p).map((s) => s.bridgePort);
+  t.is(new Set(ports).size, ports.length);
+  for (const port of ports) {
+    t.true(port.length <= 15, port);
+    t.regex(port, /^[a-z0-9]+$/);
+  }
+  t.false(ports.includes(p.internet.bridge));
+  t.false(ports.includes('rdv'));
+});
+
+test('each lane pairs an a side and a b side with their own router and host', (t) => {
+  const p = plan(fullMatrix(), { runId: RUN, cpus: 1 });
+  p.lanes.forEach((l, i) => {
+    t.is(l.index, i);
+    t.is(l.a.role, 'a');
+    t.is(l.b.role, 'b');
+    t.not(l.a.router, l.a.host);
+    t.not(l.a.lanIp, l.b.lanIp, 'the two LANs of a lane differ');
+    t.is(l.a.wanIf, 'wan');
+    t.is(l.a.lanIf, 'lan');
+  });
+});
+
+test('attempts = cells × tries, each with a unique session', (t) => {
+  const p = plan(fullMatrix(3), { runId: RUN, cpus: 2 });
+  t.is(p.attempts.length, 25 * 3);
+  t.is(p.tries, 3);
+  t.is(p.timeoutMs, 600);
+  const sessions = p.attempts.map((a) => a.session);
+  t.is(new Set(sessions).size, sessions.length);
+  for (const s of sessions) t.true(s.startsWith(`${RUN}.`), s);
+  // every (cell, try) once
+  const keys = new Set(p.attempts.map((a) => `${a.cell}/${a.try}`));
+  t.is(keys.size, 75);
+  for (const a of p.attempts) {
+    t.is(a.natA.name, a.a);
+    t.is(a.natB.name, a.b);
+    t.is(a.expected, FAILS.has(`${a.a}×${a.b}`) ? 'failed' : 'direct');
+    t.is(a.cell, TYPES.indexOf(a.a) * 5 + TYPES.indexOf(a.b));
+  }
+});
+
+test('tries and timeoutMs options override the scenario', (t) => {
+  const p = plan(fullMatrix(3), { runId: RUN, tries: 2, timeoutMs: 900, cpus: 1 });
+  t.is(p.attempts.length, 50);
+  t.is(p.tries, 2);
+  t.is(p.timeoutMs, 900);
+  t.deepEqual([...new Set(p.attempts.map((a) => a.try))].sort(), [1, 2]);
+});
+
+test('aliases in a scenario resolve to their NAT types', (t) => {
+  const p = plan(oneByOne('failed', 2), { runId: RUN, cpus: 1 });
+  t.is(p.attempts.length, 2);
+  t.is(p.attempts[0]!.b, 'sym');
+  t.is(p.attempts[0]!.natB.name, 'symmetric');
+});
+
+test('attempts expected to fail come first, then by cell and try', (t) => {
+  const p = plan(fullMatrix(3), { runId: RUN, cpus: 2 });
+  const expected = p.attempts.map((a) => a.expected);
+  const firstDirect = expected.indexOf('direct');
+  t.is(firstDirect, 9);
+  t.true(expected.slice(0, firstDirect).every((e) => e === 'failed'));
+  t.true(expected.slice(firstDirect).every((e) => e === 'direct'));
+  const order = (xs: typeof p.attempts) => xs.map((a) => a.cell * 1000 + a.try);
+  const failing = order(p.attempts.slice(0, firstDirect));
+  const direct = order(p.attempts.slice(firstDirect));
+  t.deepEqual(failing, [...failing].sort((x, y) => x - y));
+  t.deepEqual(direct, [...direct].sort((x, y) => x - y));
+});
+
+test('jobs never exceeds the attempts or MAX_JOBS, and lanes = jobs', (t) => {
+  const cases: Array<[Scenario, Parameters<typeof plan>[1], number]> = [
+    [oneByOne(), { jobs: 50 }, 1],
+    [oneByOne('direct', 3), { jobs: 50 }, 3],
+    [fullMatrix(3), { jobs: 500 }, 75],
+    [fullMatrix(10), { jobs: 500 }, MAX_JOBS],
+    [fullMatrix(10), { jobs: 7 }, 7],
+    [fullMatrix(10), { cpus: 1000 }, 32],
+    [oneByOne('direct', 3), { cpus: 64 }, 3],
+  ];
+  for (const [s, opts, want] of cases) {
+    const p = plan(s, { runId: RUN, ...opts });
+    t.is(p.jobs, want, JSON.stringify(opts));
+    t.is(p.lanes.length, want);
+    t.true(p.jobs <= p.attempts.length);
+    t.true(p.jobs <= MAX_JOBS);
+  }
+});
+
+test('jobs below 1 is rejected', (t) => {
+  t.throws(() => plan(oneByOne(), { runId: RUN, jobs: 0 }), { message: /jobs must be at least 1/ });
+  t.throws(() => plan(oneByOne(), { runId: RUN, jobs: -3 }), { message: /jobs must be at least 1/ });
+});
+
+test('defaultJobs = failing tries + 2 × cpus, capped at 32 and at the number of attempts', (t) => {
+  const fm = plan(fullMatrix(3), { runId: RUN, cpus: 1 }).attempts; // 75 attempts, 9 expected to fail
+  t.is(defaultJobs(fm, 1), 9 + 2);
+  t.is(defaultJobs(fm, 2), 9 + 4);
+  t.is(defaultJobs(fm, 8), 9 + 16);
+  t.is(defaultJobs(fm, 11), 31);
+  t.is(defaultJobs(fm, 12), 32);
+  t.is(defaultJobs(fm, 100), 32);
+  const fm1 = plan(fullMatrix(1), { runId: RUN, cpus: 1 }).attempts; // 25 attempts, 3 failing
+  t.is(defaultJobs(fm1, 1), 5);
+  t.is(defaultJobs(fm1, 16), 25);
+  const direct = plan(oneByOne('direct', 2), { runId: RUN, cpus: 1 }).attempts;
+  t.is(defaultJobs(direct, 8), 2);
+  const failing = plan(oneByOne('failed', 3), { runId: RUN, cpus: 1 }).attempts;
+  t.is(defaultJobs(failing, 1), 3);
+  t.is(defaultJobs([], 4), 1);
+  // plan uses it when no jobs are given
+  t.is(plan(fullMatrix(3), { runId: RUN, cpus: 2 }).jobs, 13);
+});
+
+test('run ids are validated', (t) => {
+  for (const bad of ['', 'ABC', 'a-b', 'a.b', 'a b', 'abcdefghijklm', 'ü', '../x']) {
+    t.throws(() => plan(oneByOne(), { runId: bad }), { message: /must be 1–12 lower-case letters or digits/ }, JSON.stringify(bad));
+  }
+  for (const good of ['a', '0', 'abcdefghijkl', 'x9y8']) t.is(plan(oneByOne(), { runId: good }).runId, good);
+});
+
+test('newRunId makes valid, varying ids', (t) => {
+  const ids = Array.from({ length: 50 }, () => newRunId());
+  for (const id of ids) t.regex(id, /^[a-z0-9]{6}$/);
+  t.true(new Set(ids).size > 45);
+  t.regex(plan(oneByOne()).runId, /^[a-z0-9]{6}$/);
+});
+
+test('topologyJson lists every namespace of planNamespaces and every lane', (t) => {
+  const p = plan(fullMatrix(3), { runId: RUN, cpus: 2 });
+  const topo = JSON.parse(JSON.stringify(topologyJson(p))) as {
+    runId: string;
+    scenario: string;
+    namespaces: string[];
+    internet: { namespace: string; address: string };
+    rendezvous: { namespace: string; address: string };
+    lanes: Array<{ lane: number; a: { router: { namespace: string; wan: string }; host: { namespace: string; agentPort: number } }; b: { router: { namespace: string }; host: { namespace: string } } }>;
+  };
+  t.is(topo.runId, RUN);
+  t.is(topo.scenario, 'fm');
+  t.deepEqual(topo.namespaces, planNamespaces(p));
+  t.is(topo.internet.namespace, p.internet.ns);
+  t.is(topo.internet.address, '203.0.113.1/24');
+  t.is(topo.rendezvous.address, `${p.rendezvous.ip}:${p.rendezvous.port}`);
+  t.is(topo.lanes.length, p.lanes.length);
+  const inLanes = topo.lanes.flatMap((l) => [l.a.router.namespace, l.a.host.namespace, l.b.router.namespace, l.b.host.namespace]);
+  const all = new Set([topo.internet.namespace, topo.rendezvous.namespace, ...inLanes]);
+  t.deepEqual([...all].sort(), [...planNamespaces(p)].sort());
+  t.is(topo.lanes[0]!.a.router.wan, `wan ${p.lanes[0]!.a.wanIp}/24`);
+  t.is(topo.lanes[0]!.a.host.agentPort, p.lanes[0]!.a.hostPort);
+});

@@ -1,0 +1,183 @@
+// proc: child processes on node:child_process. Only harmless local commands; anything still running
+// when a test ends is killed by its own PID.
+import test, { type ExecutionContext } from 'ava';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CommandError, runProc, startProc, type Proc, type ProcOptions, type ProcResult } from '../../harness/proc.ts';
+
+/** startProc, with the child killed (by PID) at the end of the test if it has not ended by then. */
+function start(t: ExecutionContext, file: string, args: string[], opts: ProcOptions = {}): Proc & { elapsed: () => Promise<{ r: ProcResult; ms: number }> } {
+  const t0 = performance.now();
+  const p = startProc(file, args, opts);
+  let ended = false;
+  const done = p.done.then((r) => {
+    ended = true;
+    return r;
+  });
+  t.teardown(() => {
+    if (!ended && p.pid !== undefined) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+  return { pid: p.pid, done, elapsed: async () => ({ r: await done, ms: performance.now() - t0 }) };
+}
+
+let tmp = '';
+test.before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'nmx-proc-test-'));
+});
+test.after.always(async () => {
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+test('runProc returns stdout without the trailing newline', async (t) => {
+  t.is(await runProc('echo', ['hi']), 'hi');
+  t.is(await runProc('printf', ['a\\nb\\n\\n']), 'a\nb\n');
+});
+
+test('runProc passes arguments as argv, never through a shell', async (t) => {
+  t.is(await runProc('echo', ['$HOME', '; rm -rf /', '`id`']), '$HOME ; rm -rf / `id`');
+});
+
+test('a failing command throws CommandError naming the command and its stderr', async (t) => {
+  const err = await t.throwsAsync(runProc('sh', ['-c', 'echo partial; echo "disk on fire" >&2; exit 3']), { instanceOf: CommandError });
+  t.is(err?.name, 'CommandError');
+  t.true(err?.message.startsWith('sh -c '), err?.message);
+  t.true(err?.message.includes('disk on fire'), err?.message);
+});
+
+test('a failing command without stderr reports its exit code', async (t) => {
+  const err = await t.throwsAsync(runProc('sh', ['-c', 'exit 7']), { instanceOf: CommandError });
+  t.true(err?.message.endsWith('exit code 7'), err?.message);
+});
+
+test('CommandError keeps at most three stderr lines, joined by " | "', async (t) => {
+  const err = await t.throwsAsync(runProc('sh', ['-c', 'printf "l1\\nl2\\nl3\\nl4\\n" >&2; exit 1']), { instanceOf: CommandError });
+  t.true(err?.message.endsWith(': l1 | l2 | l3'), err?.message);
+});
+
+test('a missing binary throws promptly instead of hanging', async (t) => {
+  t.timeout(5000);
+  const t0 = performance.now();
+  const err = await t.throwsAsync(runProc('nmx-no-such-binary-xyz', ['--flag']), { instanceOf: CommandError });
+  t.true(performance.now() - t0 < 2000);
+  t.true(err?.message.startsWith('nmx-no-such-binary-xyz --flag: '), err?.message);
+  t.true(err?.message.includes('ENOENT'), err?.message);
+  t.truthy(err?.cause);
+});
+
+test('startProc on a missing binary resolves with spawnError', async (t) => {
+  t.timeout(5000);
+  const p = start(t, 'nmx-no-such-binary-xyz', []);
+  t.is(p.pid, undefined);
+  const r = await p.done;
+  t.is(r.exitCode, null);
+  t.is(r.signal, null);
+  t.false(r.timedOut);
+  t.is((r.spawnError as NodeJS.ErrnoException | null)?.code, 'ENOENT');
+});
+
+test('timeoutMs ends `sleep 5` with SIGTERM within ~1 s and reports timedOut', async (t) => {
+  t.timeout(5000);
+  const p = start(t, 'sleep', ['5'], { timeoutMs: 200 });
+  t.true(typeof p.pid === 'number');
+  const { r, ms } = await p.elapsed();
+  t.true(r.timedOut);
+  t.is(r.signal, 'SIGTERM');
+  t.is(r.exitCode, null);
+  t.is(r.spawnError, null);
+  t.true(ms >= 190, `${ms} ms`);
+  t.true(ms < 1000, `${ms} ms`);
+});
+
+test('a child that ignores SIGTERM is SIGKILLed killGraceMs later', async (t) => {
+  t.timeout(5000);
+  const script = 'process.on("SIGTERM", () => {}); console.log("ready"); setInterval(() => {}, 1000);';
+  const p = start(t, process.execPath, ['-e', script], { timeoutMs: 700, killGraceMs: 150 });
+  const { r, ms } = await p.elapsed();
+  t.is(r.stdout, 'ready\n');
+  t.true(r.timedOut);
+  t.is(r.signal, 'SIGKILL');
+  t.true(ms >= 840, `${ms} ms`);
+  t.true(ms < 2000, `${ms} ms`);
+});
+
+test('a command that ends in time is not marked timedOut', async (t) => {
+  const { r } = await start(t, 'echo', ['quick'], { timeoutMs: 2000 }).elapsed();
+  t.false(r.timedOut);
+  t.is(r.exitCode, 0);
+  t.is(r.stdout, 'quick\n');
+});
+
+test('input reaches the child', async (t) => {
+  const { r } = await start(t, 'cat', [], { input: 'line one\nline two' }).elapsed();
+  t.is(r.stdout, 'line one\nline two');
+  t.is(r.exitCode, 0);
+  t.is(await runProc('cat', [], 'via runProc\n'), 'via runProc');
+});
+
+test('empty input closes stdin, so cat ends', async (t) => {
+  t.timeout(5000);
+  const { r } = await start(t, 'cat', [], { input: '' }).elapsed();
+  t.is(r.stdout, '');
+  t.is(r.exitCode, 0);
+});
+
+test('a child that exits without reading its input does not break the harness', async (t) => {
+  const { r } = await start(t, 'true', [], { input: 'x'.repeat(1_000_000) }).elapsed();
+  t.is(r.exitCode, 0);
+});
+
+test('env is added to the inherited environment', async (t) => {
+  const { r } = await start(t, 'sh', ['-c', 'printf "%s|%s" "$NMX_TEST_VAR" "$PATH"'], { env: { NMX_TEST_VAR: 'v1' } }).elapsed();
+  t.is(r.stdout, `v1|${process.env.PATH}`);
+});
+
+test('stdoutFile and stderrFile receive the output, and it is still collected', async (t) => {
+  const stdoutFile = join(tmp, 'out.log');
+  const stderrFile = join(tmp, 'err.log');
+  const { r } = await start(t, 'sh', ['-c', 'echo to-out; echo to-err >&2; echo more-out'], { stdoutFile, stderrFile }).elapsed();
+  t.is(r.stdout, 'to-out\nmore-out\n');
+  t.is(r.stderr, 'to-err\n');
+  // the files are complete once done resolves
+  t.is(await readFile(stdoutFile, 'utf8'), 'to-out\nmore-out\n');
+  t.is(await readFile(stderrFile, 'utf8'), 'to-err\n');
+});
+
+test('onStdout sees every chunk', async (t) => {
+  const chunks: string[] = [];
+  const { r } = await start(t, 'printf', ['abc\\ndef\\n'], { onStdout: (c) => chunks.push(c) }).elapsed();
+  t.is(chunks.join(''), 'abc\ndef\n');
+  t.is(r.stdout, 'abc\ndef\n');
+});
+
+test('maxBuffer overflow kills the child and is reported', async (t) => {
+  t.timeout(5000);
+  const { r, ms } = await start(t, 'yes', [], { maxBuffer: 10_000 }).elapsed();
+  t.true(r.overflow);
+  t.is(r.signal, 'SIGKILL');
+  t.false(r.timedOut);
+  t.true(r.stdout.length <= 10_000, `${r.stdout.length}`);
+  // what was kept is whole chunks below the limit (the chunk that crossed it is dropped, so with
+  // `yes` writing 64 KiB at a time this is usually nothing)
+  t.regex(r.stdout, /^(y\n)*$/);
+  t.true(ms < 1000, `${ms} ms`);
+});
+
+test('output within maxBuffer is not an overflow', async (t) => {
+  const { r } = await start(t, 'printf', ['%s', 'x'.repeat(500)], { maxBuffer: 10_000 }).elapsed();
+  t.false(r.overflow);
+  t.is(r.stdout.length, 500);
+});
+
+test('exit code and signal are reported for a plain non-zero exit', async (t) => {
+  const { r } = await start(t, 'sh', ['-c', 'echo oops >&2; exit 4']).elapsed();
+  t.is(r.exitCode, 4);
+  t.is(r.signal, null);
+  t.is(r.stderr, 'oops\n');
+});
