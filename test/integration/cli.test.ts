@@ -1,0 +1,82 @@
+// Bad input gets one clear line, exit code 2, and leaves nothing behind.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { cli, FIXTURES, isRoot, namespaces, tempDir } from './helpers.ts';
+
+async function nothingLeft(t: import('ava').ExecutionContext, before: string[]) {
+  if (isRoot) t.deepEqual(await namespaces(), before);
+}
+
+test.serial('unknown scenario: one line listing the known ones, exit 2', async (t) => {
+  const before = isRoot ? await namespaces() : [];
+  const r = await cli(['no-such-scenario']);
+  t.is(r.exitCode, 2);
+  t.is(r.stderr.trim().split('\n').length, 1);
+  t.regex(r.stderr, /unknown scenario "no-such-scenario" \(known: cone-vs-cone, dmz, full-matrix, symmetric-vs-cone/);
+  await nothingLeft(t, before);
+});
+
+test.serial('malformed scenario: names the field and the problem, exit 2', async (t) => {
+  const r = await cli([join(FIXTURES, 'malformed.ts')]);
+  t.is(r.exitCode, 2);
+  t.is(r.stderr.trim().split('\n').length, 1);
+  t.regex(r.stderr, /a\.0: unknown NAT type "symetric" \(known: dmz, full-cone/);
+});
+
+test.serial('bad options: exit 2 with the reason', async (t) => {
+  for (const [args, msg] of [
+    [['symmetric-vs-cone', '--tries', '0'], /--tries must be a whole number from 1/],
+    [['symmetric-vs-cone', '--timeout', 'soon'], /--timeout must be a whole number/],
+    [['symmetric-vs-cone', '--bogus'], /Unknown option '--bogus'/],
+    [[], /which scenario\? \(known: /],
+  ] as const) {
+    const r = await cli([...args]);
+    t.is(r.exitCode, 2, args.join(' '));
+    t.regex(r.stderr, msg);
+  }
+});
+
+test.serial('--help and --list exit 0', async (t) => {
+  const h = await cli(['--help']);
+  t.is(h.exitCode, 0);
+  t.regex(h.stdout, /usage: npm run scenario/);
+  const l = await cli(['--list']);
+  t.is(l.exitCode, 0);
+  t.regex(l.stdout, /^full-matrix\s+5×5, 3 tries/m);
+  t.regex(l.stdout, /^symmetric-vs-cone\s+1×3/m);
+});
+
+test.serial('--dry-run prints the plan without root', async (t) => {
+  const r = await cli(['symmetric-vs-cone', '--dry-run', '--jobs', '2']);
+  t.is(r.exitCode, 0);
+  const plan = JSON.parse(r.stdout) as { topology: { lanes: unknown[]; namespaces: string[] }; attempts: unknown[] };
+  t.is(plan.topology.lanes.length, 2);
+  t.is(plan.attempts.length, 9);
+  t.true(plan.topology.namespaces.every((n) => /^nmx-[a-z0-9]+-/.test(n)));
+});
+
+test.serial('an unwritable run folder: exit 2, nothing left behind', async (t) => {
+  if (!isRoot) return t.pass('needs root to get past the root check');
+  const before = await namespaces();
+  const file = join(tempDir('unwritable'), 'a-file');
+  writeFileSync(file, '');
+  const r = await cli(['symmetric-vs-cone', '--out', join(file, 'run')]);
+  t.is(r.exitCode, 2);
+  t.regex(r.stderr, /cannot write the run folder .*a-file\/run: ENOTDIR \(choose another with --out\)/);
+  await nothingLeft(t, before);
+});
+
+test.serial('not root: one line saying to use sudo, exit 2', async (t) => {
+  // as root, drop to nobody for this one run; as a user, we are already not root
+  const out = tempDir('notroot');
+  const r = isRoot
+    ? await (await import('execa')).execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', 'harness/cli.ts', 'symmetric-vs-cone', '--out', out], {
+        reject: false,
+        cwd: join(import.meta.dirname, '../..'),
+        env: { HOME: '/tmp', TSX_DISABLE_CACHE: '1' },
+      })
+    : await cli(['symmetric-vs-cone', '--out', out]);
+  t.is(r.exitCode, 2, r.stderr);
+  t.regex(r.stderr, /natmatrix needs root .*run it with sudo/);
+});

@@ -1,0 +1,67 @@
+// Every way out of a run tears the lab down: Ctrl-C (SIGINT), SIGTERM, and --keep followed by clean.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { execa } from 'execa';
+import { cli, hostState, namespaces, needsRoot, processesOfRun, ROOT, tempDir } from './helpers.ts';
+
+/** Wait on state, not time: until `check` holds, polling, or fail after `ms`. */
+async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+if (needsRoot(test)) {
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    test.serial(`${signal} mid-run removes every namespace and agent of the run, exit ${code}`, async (t) => {
+      const before = await hostState();
+      const out = tempDir(signal);
+      const run = cli(['full-matrix', '--out', out]);
+      // interrupt once the lab is up and agents are running
+      await until(() => existsSync(join(out, 'topology.json')), 20_000, 'topology.json');
+      const runId = (JSON.parse(readFileSync(join(out, 'topology.json'), 'utf8')) as { runId: string }).runId;
+      await until(() => processesOfRun(runId).length >= 3, 20_000, 'agents to start');
+      run.kill(signal);
+      const r = await run;
+      t.is(r.exitCode, code, r.all);
+      t.regex(r.stderr, new RegExp(`${signal}: tearing down run ${runId}`));
+      t.deepEqual(await namespaces(`nmx-${runId}-`), []);
+      t.deepEqual(processesOfRun(runId), []);
+      t.deepEqual(await hostState(), before);
+    });
+  }
+
+  test.serial('--keep leaves the topology up with topology.json; npm run clean removes it', async (t) => {
+    const out = tempDir('keep');
+    const r = await cli(['symmetric-vs-cone', '--tries', '1', '--keep', '--out', out]);
+    t.is(r.exitCode, 0, r.all);
+    const topo = JSON.parse(readFileSync(join(out, 'topology.json'), 'utf8')) as { runId: string; namespaces: string[] };
+    // whatever fails below, don't leave the kept lab on the machine
+    t.teardown(() => execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/clean.ts'), topo.runId], { reject: false }).then(() => {}));
+    t.regex(r.stdout, new RegExp(`npm run clean -- ${topo.runId}`));
+    t.deepEqual((await namespaces(`nmx-${topo.runId}-`)).sort(), [...topo.namespaces].sort());
+    t.deepEqual(processesOfRun(topo.runId), [], 'agents are ended even when the topology is kept');
+    // the kept lab is usable: the host behind router A reaches the rendezvous
+    const host = topo.namespaces.find((n) => n.endsWith('-0ha'))!;
+    // (a TCP connect to a closed port of the rendezvous is refused: the round trip through the NAT works)
+    const probe = `require('net').connect(9, '203.0.113.10').on('error', (e) => process.exit(e.code === 'ECONNREFUSED' ? 0 : 1)).on('connect', () => process.exit(2))`;
+    const reach = await execa('ip', ['netns', 'exec', host, process.execPath, '-e', probe], { reject: false, timeout: 5000 });
+    t.is(reach.exitCode, 0, `host behind router A cannot reach the rendezvous address: ${reach.stderr}`);
+    const c = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/clean.ts'), topo.runId], { reject: false });
+    t.is(c.exitCode, 0, c.stderr);
+    t.regex(c.stdout, new RegExp(`removed ${topo.namespaces.length} namespaces of run ${topo.runId}`));
+    t.deepEqual(await namespaces(`nmx-${topo.runId}-`), []);
+    const again = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/clean.ts'), topo.runId]);
+    t.regex(again.stdout, /nothing to do/, 'clean is idempotent');
+  });
+
+  test.serial('two runs at once get the same results as alone', async (t) => {
+    const [o1, o2] = [tempDir('par1'), tempDir('par2')];
+    const [r1, r2] = await Promise.all([cli(['symmetric-vs-cone', '--out', o1]), cli(['cone-vs-cone', '--tries', '1', '--out', o2])]);
+    t.is(r1.exitCode, 0, r1.all);
+    t.is(r2.exitCode, 0, r2.all);
+  });
+}

@@ -1,0 +1,77 @@
+// The core loop end to end, as root: real namespaces, real nftables NATs, real agents.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { cell, cli, FIXTURES, hostState, namespaces, needsRoot, processesOfRun, readReport, runIdOf, tempDir } from './helpers.ts';
+
+// The textbook 5 × 5 UDP punch matrix (reference/nat-lab.md): only SYM×SYM, SYM×PR and PR×SYM fail.
+const TYPES = ['dmz', 'full-cone', 'address-restricted', 'port-restricted', 'symmetric'];
+const TEXTBOOK_FAILS = new Set(['symmetric|symmetric', 'symmetric|port-restricted', 'port-restricted|symmetric']);
+
+if (needsRoot(test)) {
+  test.serial('full-matrix equals the textbook, and the host is left as it was', async (t) => {
+    const before = await hostState();
+    const out = tempDir('full');
+    const r = await cli(['full-matrix', '--out', out, '--json']);
+    t.is(r.exitCode, 0, r.stderr);
+    const report = readReport(out);
+    t.deepEqual(JSON.parse(r.stdout), report, '--json prints report.json on stdout');
+    t.is(report.cells.length, 25);
+    for (const a of TYPES) {
+      for (const b of TYPES) {
+        const c = cell(report, a, b);
+        const fails = TEXTBOOK_FAILS.has(`${a}|${b}`);
+        t.is(c.outcome, fails ? 'failed' : 'direct', `${a} × ${b}`);
+        t.is(c.successes, fails ? 0 : c.tries, `${a} × ${b}: every try alike`);
+        t.is(c.tries, 3);
+        t.false(c.flaky);
+        t.true(c.match);
+        if (!fails) t.true(c.timeToDirectMs.median !== null && c.timeToDirectMs.median < 1000);
+      }
+    }
+    // the human matrix went to stderr with --json
+    t.regex(r.stderr, /25\/25 cells as expected/);
+    const md = readFileSync(join(out, 'report.md'), 'utf8');
+    t.regex(md, /\| \*\*symmetric\*\* \| ✅ 3\/3 direct \| ✅ 3\/3 direct \| ✅ 3\/3 direct \| ✅ 0\/3 failed \| ✅ 0\/3 failed \|/);
+    // evidence of a failed pairing: logs of both agents and the routers' state at the verdict
+    const ev = join(out, cell(report, 'symmetric', 'symmetric').evidence, 'try-1');
+    for (const f of ['a.stdout', 'a.stderr', 'b.stdout', 'b.stderr', 'router-a.nft', 'router-b.nft', 'router-a.conntrack', 'router-b.conntrack']) {
+      t.true(existsSync(join(ev, f)), f);
+    }
+    t.regex(readFileSync(join(ev, 'router-a.nft'), 'utf8'), /masquerade random/);
+    t.regex(readFileSync(join(ev, 'a.stdout'), 'utf8'), /"ok":false/);
+    const runId = runIdOf(out);
+    t.deepEqual(await namespaces(`nmx-${runId}-`), []);
+    t.deepEqual(processesOfRun(runId), []);
+    t.deepEqual(await hostState(), before);
+  });
+
+  test.serial('symmetric-vs-cone: SYM×PR fails, the rest connect, exit 0', async (t) => {
+    const out = tempDir('svc');
+    const r = await cli(['symmetric-vs-cone', '--out', out]);
+    t.is(r.exitCode, 0, r.all);
+    t.regex(r.stdout, /symmetric\s+3\/3 ✓\s+3\/3 ✓\s+0\/3 ✓/);
+    const report = readReport(out);
+    t.deepEqual(report.cells.map((c) => `${c.b}:${c.outcome}`), ['full-cone:direct', 'address-restricted:direct', 'port-restricted:failed']);
+    t.regex(report.host.nft, /^\d+\.\d+/, 'host facts recorded');
+    t.regex(report.host.kernel, /^\d+\.\d+/);
+  });
+
+  test.serial('wrong expectations are reported as mismatches with exit 1, in both directions', async (t) => {
+    const out = tempDir('wrong');
+    const r = await cli([join(FIXTURES, 'wrong-expectations.ts'), '--out', out]);
+    t.is(r.exitCode, 1, r.all);
+    const report = readReport(out);
+    const fc = cell(report, 'symmetric', 'full-cone');
+    const pr = cell(report, 'symmetric', 'port-restricted');
+    const ar = cell(report, 'symmetric', 'address-restricted');
+    t.deepEqual([fc.outcome, fc.expected, fc.match], ['direct', 'failed', false]);
+    t.deepEqual([pr.outcome, pr.expected, pr.match], ['failed', 'direct', false]);
+    t.deepEqual([ar.outcome, ar.expected, ar.match], ['direct', 'direct', true]);
+    t.is(report.summary.mismatched, 2);
+    t.regex(r.stdout, /2\/2 ✗ want failed/);
+    t.regex(r.stdout, /0\/2 ✗ want direct/);
+    t.regex(readFileSync(join(out, 'report.md'), 'utf8'), /❌ 1 of 3 pairings|❌ 2 of 3 pairings/);
+    t.deepEqual(await namespaces(`nmx-${runIdOf(out)}-`), []);
+  });
+}
