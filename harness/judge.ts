@@ -99,6 +99,21 @@ export function median(xs: number[]): number | null {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/**
+ * 95 % Wilson score interval for `k` successes in `n` tries: unlike the normal approximation it stays
+ * inside [0, 1] and is meaningful for 0/n and n/n, which is what most cells are.
+ */
+export function wilson(k: number, n: number, z = 1.96): { rate: number; low: number; high: number } {
+  if (n === 0) return { rate: 0, low: 0, high: 1 };
+  const p = k / n;
+  const z2 = z * z;
+  const denom = 1 + z2 / n;
+  const center = (p + z2 / (2 * n)) / denom;
+  const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / denom;
+  const r3 = (x: number) => Math.round(x * 1000) / 1000;
+  return { rate: r3(p), low: r3(Math.max(0, center - half)), high: r3(Math.min(1, center + half)) };
+}
+
 /** Fold the tries of one pairing into a cell. Any errored try makes the cell `error`; tries that
  * disagree make it flaky, and a flaky cell never counts as matching its expectation. */
 export function judgeCell(a: string, b: string, expected: Expected, tries: Attempt[], evidence: string): Cell {
@@ -122,6 +137,7 @@ export function judgeCell(a: string, b: string, expected: Expected, tries: Attem
     errors,
     flaky,
     timeToDirectMs: { median: round(median(times)), max: round(times.length ? Math.max(...times) : null), samples: times },
+    successRate: wilson(successes, tries.length),
     match: !flaky && outcome === expected,
     reasons: tries.length === 0 ? ['no try ran'] : [...new Set(tries.flatMap((t) => (t.reason ? [t.reason] : [])))],
     evidence,

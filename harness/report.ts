@@ -32,6 +32,9 @@ export function renderJson(report: Report): string {
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
 const ms1 = (ms: number | null): string => (ms === null ? '–' : ms.toFixed(1));
 const count = (c: Cell): string => `${c.successes}/${c.tries}`;
+const pct = (x: number): string => `${Math.round(x * 100)} %`;
+/** "100 % (44–100 %)": the success rate and its 95 % Wilson interval */
+const rate = (c: Cell): string => `${pct(c.successRate.rate)} (${Math.round(c.successRate.low * 100)}–${pct(c.successRate.high)})`;
 
 export function overallTimeToDirect(cells: Cell[]): number | null {
   return median(cells.flatMap((c) => (c.timeToDirectMs.median === null ? [] : [c.timeToDirectMs.median])));
@@ -155,19 +158,20 @@ export function renderMarkdown(report: Report): string {
 
   const cells = report.rows.flatMap((a) => report.cols.flatMap((b) => cellAt(report, a, b) ?? []));
   const details = table(
-    ['A', 'B', 'expected', 'outcome', 'direct/tries', 'flaky', 'time-to-direct median / max (ms)', 'match', 'reasons', 'evidence'],
+    ['A', 'B', 'expected', 'outcome', 'direct/tries', 'success rate (95 % CI)', 'flaky', 'time-to-direct median / max (ms)', 'match', 'reasons', 'evidence'],
     cells.map((c) => [
       esc(c.a),
       esc(c.b),
       c.expected,
       c.outcome,
       count(c),
+      rate(c),
       c.flaky ? 'yes' : 'no',
       c.timeToDirectMs.median === null && c.timeToDirectMs.max === null
         ? '–'
         : `${ms1(c.timeToDirectMs.median)} / ${ms1(c.timeToDirectMs.max)}`,
       c.match ? '✅' : '❌',
-      c.reasons.length ? esc(c.reasons.join('; ')) : '–',
+      c.reasons.length ? esc(c.reasons[0]!) + (c.reasons.length > 1 ? ` (+${c.reasons.length - 1} more in report.json)` : '') : '–',
       noteworthy(c) ? `[${esc(c.evidence)}](${encodeURI(c.evidence)})` : '–',
     ]),
   );

@@ -70,6 +70,8 @@ export interface Cell {
   flaky: boolean;
   /** over the direct tries; samples holds each direct try's time, in try order */
   timeToDirectMs: { median: number | null; max: number | null; samples: number[] };
+  /** direct tries / tries with its 95 % Wilson score interval */
+  successRate: { rate: number; low: number; high: number };
   match: boolean;
   /** distinct reasons for non-direct tries */
   reasons: string[];

@@ -1,6 +1,6 @@
 // judge: agent verdict lines → a try's outcome → a cell.
 import test from 'ava';
-import { judgeCell, judgeTry, median, readVerdict } from '../../harness/judge.ts';
+import { judgeCell, judgeTry, median, readVerdict, wilson } from '../../harness/judge.ts';
 import type { AgentExit, Attempt, Outcome } from '../../harness/types.ts';
 
 const DEADLINE = 2500;
@@ -305,4 +305,12 @@ test('judgeCell: even number of direct times → mean of the middle two', (t) =>
 test('judgeCell: reasons are distinct and in first-seen order', (t) => {
   const c = judgeCell('x', 'y', 'failed', [attempt('failed', null, 'r1'), attempt('failed', null, 'r2'), attempt('failed', null, 'r1'), attempt('error', null, 'r3'), attempt('error', null, 'r2')], 'e');
   t.deepEqual(c.reasons, ['r1', 'r2', 'r3']);
+});
+
+test('wilson: 95 % score interval, inside [0, 1] at the extremes', (t) => {
+  t.deepEqual(wilson(0, 3), { rate: 0, low: 0, high: 0.562 });
+  t.deepEqual(wilson(3, 3), { rate: 1, low: 0.438, high: 1 });
+  // textbook value: 8/10 → (0.490, 0.943)
+  t.deepEqual(wilson(8, 10), { rate: 0.8, low: 0.49, high: 0.943 });
+  t.deepEqual(wilson(0, 0), { rate: 0, low: 0, high: 1 });
 });

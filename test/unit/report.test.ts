@@ -1,4 +1,5 @@
 import test from 'ava';
+import { wilson } from '../../harness/judge.ts';
 import { cellAt, renderJson, renderMarkdown, renderTerminal, summarize } from '../../harness/report.ts';
 import type { Cell, Expected, Report } from '../../harness/types.ts';
 
@@ -21,6 +22,7 @@ function cell(spec: CellSpec): Cell {
     errors,
     flaky: false,
     timeToDirectMs: successes > 0 ? { median: 100 + successes, max: 200.25, samples: [100 + successes] } : { median: null, max: null, samples: [] },
+    successRate: wilson(successes, tries),
     match: outcome === spec.expected,
     reasons: successes === tries ? [] : ['no direct path within 5000 ms'],
     evidence: `cells/${spec.a}__${spec.b}`,
@@ -269,7 +271,7 @@ test('markdown: details table has one row per cell, escaped pipes, links only fo
   const d = mdTable(md, '| A | B |');
   t.is(d.length, 1 + 4);
   const head = d[0]!;
-  t.is(head.length, 10);
+  t.is(head.length, 11);
   const col = (name: string): number => head.indexOf(name);
   const byPair = (a: string, b: string): string[] => d.find((r) => r[0] === a && r[1] === b)!;
 
@@ -316,4 +318,12 @@ test('markdown: host, options and run facts', (t) => {
   t.true(md.includes('`20250101-120000-abcd`'));
   t.true(md.includes('2025-01-01T12:00:00.000Z'));
   t.true(md.includes('duration: 12.3s'));
+});
+
+test('markdown: success rate with its Wilson interval, and long reason lists cut to the first', (t) => {
+  const c = cell({ a: 'symmetric', b: 'port-restricted', expected: 'failed', tries: 3, reasons: ['first reason', 'second', 'third'] });
+  const md = renderMarkdown(report(['symmetric'], ['port-restricted'], [c]));
+  t.regex(md, /\| 0\/3 \| 0 % \(0–56 %\) \|/);
+  t.regex(md, /\| first reason \(\+2 more in report\.json\) \|/);
+  t.notRegex(md, /second/);
 });
