@@ -118,7 +118,11 @@ async function main(argv: string[]): Promise<number> {
     const { attempts, cells } = await runAttempts(lab, scenario, teardown, {
       outDir,
       onAttempt: progress
-        ? (done, total) => process.stderr.write(`\r  ${done}/${total} tries, ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+        ? (done, total) => {
+            const elapsed = (performance.now() - t0) / 1000;
+            const eta = (elapsed / done) * (total - done);
+            process.stderr.write(`\r\x1b[K  ${done}/${total} tries · ${elapsed.toFixed(1)} s elapsed · ETA ${eta.toFixed(1)} s`);
+          }
         : undefined,
     });
     if (progress) process.stderr.write('\r\x1b[K');
@@ -148,7 +152,7 @@ async function main(argv: string[]): Promise<number> {
     if (o.keep) {
       lab.keep();
       say(`topology kept: ${resolve(outDir, 'topology.json')}`);
-      say(`  enter a node:  sudo ip netns exec ${p.lanes[0]!.a.host} bash`);
+      say(`  enter a node:  sudo npm run shell -- ${p.runId} 0ha    (nodes: inet, rdv, <lane>r{a,b}, <lane>h{a,b})`);
       say(`  tear it down:  sudo npm run clean -- ${p.runId}`);
     }
     if (report.summary.errored > 0) return EXIT.error;
