@@ -2,7 +2,7 @@
 // run must go on with the other cells and still leave nothing behind.
 import { join } from 'node:path';
 import test from 'ava';
-import { cell, cli, FIXTURES, namespaces, needsRoot, processesOfRun, readReport, runIdOf, tempDir } from './helpers.ts';
+import { cell, cli, FIXTURES, isRoot, namespaces, needsRoot, processesOfRun, readReport, runIdOf, tempDir } from './helpers.ts';
 
 const CASES: Array<[string, RegExp]> = [
   ['crash', /agent a exited 1 but printed no verdict line/],
@@ -36,4 +36,18 @@ if (needsRoot(test)) {
       t.deepEqual(processesOfRun(runId), [], 'no agent survives, not even one that ignores SIGTERM');
     });
   }
+}
+
+if (isRoot) {
+  test('a rendezvous that dies makes every pairing an error naming it, exit 3', async (t) => {
+    const out = tempDir('rdv-dies');
+    const r = await cli([join(FIXTURES, 'rendezvous-dies.ts'), '--out', out, '--jobs', '1']);
+    t.is(r.exitCode, 3, r.all);
+    const report = readReport(out);
+    for (const c of report.cells) {
+      t.is(c.outcome, 'error');
+      t.regex(c.reasons.join('\n'), /the rendezvous agent exited with code 1/);
+    }
+    t.deepEqual(await namespaces(`nmx-${runIdOf(out)}-`), []);
+  });
 }

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
-import { cli, hostState, namespaces, needsRoot, processesOfRun, ROOT, tempDir } from './helpers.ts';
+import { cli, hostState, namespaces, needsRoot, processesOfRun, readReport, ROOT, runIdOf, tempDir } from './helpers.ts';
 
 /** Wait on state, not time: until `check` holds, polling, or fail after `ms`. */
 async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
@@ -59,9 +59,32 @@ if (needsRoot(test)) {
   });
 
   test.serial('two runs at once get the same results as alone', async (t) => {
+    const outcomes = (out: string) => readReport(out).cells.map((c) => `${c.a}×${c.b}:${c.outcome}:${c.successes}/${c.tries}`);
+    const alone = tempDir('alone');
+    t.is((await cli(['symmetric-vs-cone', '--out', alone])).exitCode, 0);
     const [o1, o2] = [tempDir('par1'), tempDir('par2')];
-    const [r1, r2] = await Promise.all([cli(['symmetric-vs-cone', '--out', o1]), cli(['cone-vs-cone', '--tries', '1', '--out', o2])]);
+    const [r1, r2] = await Promise.all([cli(['symmetric-vs-cone', '--out', o1]), cli(['symmetric-vs-cone', '--out', o2])]);
     t.is(r1.exitCode, 0, r1.all);
     t.is(r2.exitCode, 0, r2.all);
+    t.not(runIdOf(o1), runIdOf(o2), 'each run has its own namespaces');
+    t.deepEqual(outcomes(o1), outcomes(alone));
+    t.deepEqual(outcomes(o2), outcomes(alone));
+  });
+
+  test.serial('after a SIGKILL mid-run, npm run clean restores the host exactly', async (t) => {
+    const before = await hostState();
+    const out = tempDir('sigkill');
+    const run = cli(['full-matrix', '--out', out]);
+    await until(() => existsSync(join(out, 'topology.json')), 20_000, 'topology.json');
+    const runId = runIdOf(out);
+    await until(() => processesOfRun(runId).length >= 3, 20_000, 'agents to start');
+    run.kill('SIGKILL');
+    await run;
+    t.true((await namespaces(`nmx-${runId}-`)).length > 0, 'a SIGKILL leaves the lab behind: nothing can run then');
+    const c = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/clean.ts')], { reject: false });
+    t.is(c.exitCode, 0, c.stderr);
+    t.deepEqual(await namespaces(`nmx-${runId}-`), []);
+    t.deepEqual(processesOfRun(runId), [], 'clean ended the orphaned agents and rendezvous');
+    t.deepEqual(await hostState(), before);
   });
 }
