@@ -4,7 +4,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EnvironmentError, hostFacts, preflight } from './host.ts';
+import { EnvironmentError, hostFacts, preflight, REQUIRED_TOOLS } from './host.ts';
 import { buildLab } from './lab.ts';
 import { findNat, natInfo } from './nat.ts';
 import { MAX_JOBS, plan, topologyJson } from './plan.ts';
@@ -29,6 +29,7 @@ options:
   --out DIR          run folder (default: runs/<UTC timestamp>-<name>/)
   --json             print report.json on stdout (human output goes to stderr)
   --keep             leave the topology up for inspection; tear down later with npm run clean
+  --pcap             capture every try on both routers' WAN and LAN (tcpdump) into the run folder
   --dry-run          print the plan (namespaces, addresses, attempts) and exit; needs no root
   --no-color         plain terminal output (also NO_COLOR=1)
   -h, --help         this text
@@ -61,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
         out: { type: 'string' },
         json: { type: 'boolean' },
         keep: { type: 'boolean' },
+        pcap: { type: 'boolean' },
         'dry-run': { type: 'boolean' },
         'no-color': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -95,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
 
-  preflight();
+  preflight(o.pcap ? { ...REQUIRED_TOOLS, tcpdump: 'tcpdump' } : REQUIRED_TOOLS);
   const startedAt = new Date();
   const outDir = resolve(o.out ?? resolve(ROOT, 'runs', `${utcStamp(startedAt)}-${scenario.name}-${p.runId}`));
   try {
@@ -117,6 +119,7 @@ async function main(argv: string[]): Promise<number> {
     const [host, lab] = await Promise.all([hostFacts(), buildLab(p, teardown)]);
     const { attempts, cells } = await runAttempts(lab, scenario, teardown, {
       outDir,
+      pcap: o.pcap ?? false,
       onAttempt: progress
         ? (done, total) => {
             const elapsed = (performance.now() - t0) / 1000;

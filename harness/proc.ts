@@ -18,6 +18,7 @@ export interface ProcOptions {
   /** stop collecting (and kill) past this many characters per stream */
   maxBuffer?: number;
   onStdout?: (chunk: string) => void;
+  onStderr?: (chunk: string) => void;
 }
 
 export interface ProcResult {
@@ -75,7 +76,7 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
     };
   };
   const out = collect(child.stdout!, opts.stdoutFile, opts.onStdout);
-  const err = collect(child.stderr!, opts.stderrFile);
+  const err = collect(child.stderr!, opts.stderrFile, opts.onStderr);
   if (opts.input !== undefined) {
     child.stdin!.on('error', () => {}); // the child may exit without reading
     child.stdin!.end(opts.input);

@@ -7,6 +7,7 @@ import { join, relative } from 'node:path';
 import { agentCommand } from './agent.ts';
 import { judgeCell, judgeTry, readVerdict } from './judge.ts';
 import { renderRuleset, type NatType } from './nat.ts';
+import { systemTool } from './host.ts';
 import { conntrackFlush, conntrackList, endPids, nftList, nftLoad, nsStart } from './netns.ts';
 import type { Lab } from './lab.ts';
 import type { Lane, PlannedAttempt, Side } from './plan.ts';
@@ -22,6 +23,8 @@ const READY_TIMEOUT_MS = 5000;
 
 export interface RunOptions {
   outDir: string;
+  /** capture every try's packets on both routers' WAN and LAN (tcpdump) */
+  pcap?: boolean;
   /** called after every finished attempt */
   onAttempt?: (done: number, total: number, attempt: Attempt) => void;
 }
@@ -115,6 +118,42 @@ async function snapshotRouter(side: Side, dir: string): Promise<void> {
   writeFileSync(join(dir, `router-${side.role}.conntrack`), text(ct));
 }
 
+const CAPTURE_READY_MS = 5000;
+
+/**
+ * Start tcpdump on one router interface, writing router-<side>-<dev>.pcap; resolves once tcpdump is
+ * listening (wait on state: its "listening on" line), to a function that stops it and flushes the file.
+ */
+async function startCapture(side: Side, dev: string, dir: string, teardown: Teardown): Promise<() => Promise<void>> {
+  let ready = () => {};
+  let said = '';
+  const proc = nsStart(side.router, [systemTool('tcpdump'), '-i', dev, '-n', '-s', '0', '-U', '--immediate-mode', '-Z', 'root', '-w', join(dir, `router-${side.role}-${dev}.pcap`)], {
+    stderrFile: join(dir, `router-${side.role}-${dev}.tcpdump.log`),
+    onStderr: (chunk) => {
+      said += chunk;
+      if (said.includes('listening on')) ready();
+    },
+  });
+  const pid = proc.pid;
+  const release = pid === undefined ? () => {} : teardown.push(`stop tcpdump ${side.router}/${dev} (pid ${pid})`, () => endPids([pid]));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new RunError(`tcpdump on ${side.router}/${dev} did not start listening within ${CAPTURE_READY_MS} ms: ${said.trim()}`)), CAPTURE_READY_MS);
+    ready = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    void proc.done.then((r) => {
+      clearTimeout(timer);
+      reject(new RunError(`tcpdump on ${side.router}/${dev} exited (${r.exitCode ?? r.signal}): ${(r.spawnError?.message ?? said).trim()}`));
+    });
+  });
+  return async () => {
+    if (pid !== undefined) await endPids([pid], 2000, 'SIGINT');
+    await proc.done;
+    release();
+  };
+}
+
 interface AgentRun {
   runId: string;
   cmd: string[];
@@ -123,6 +162,7 @@ interface AgentRun {
   timeoutMs: number;
   outDir: string;
   teardown: Teardown;
+  pcap: boolean;
 }
 
 async function runPeer(side: Side, att: PlannedAttempt, dir: string, ctx: AgentRun): Promise<AgentExit> {
@@ -185,7 +225,9 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, ctx: AgentRun, rdv: R
     return { a: att.a, b: att.b, try: att.try, lane: lane.index, outcome: 'error', reason: `not run: ${before}`, ...none, agents: { a: notStarted('a'), b: notStarted('b') }, evidence };
   }
   await Promise.all([resetRouter(lane.a, att.natA), resetRouter(lane.b, att.natB)]);
+  const captures = ctx.pcap ? await Promise.all([lane.a, lane.b].flatMap((s) => [s.wanIf, s.lanIf].map((dev) => startCapture(s, dev, dir, ctx.teardown)))) : [];
   const [ea, eb] = await Promise.all([runPeer(lane.a, att, dir, ctx), runPeer(lane.b, att, dir, ctx)]);
+  await Promise.all(captures.map((stop) => stop()));
   const hardMs = PAIRING_WAIT_MS + ctx.timeoutMs + HANG_GRACE_MS;
   let verdict = judgeTry(ea, eb, hardMs);
   const rdvProblem = rdv.problem();
@@ -208,7 +250,7 @@ export async function runAttempts(lab: Lab, scenario: Scenario, teardown: Teardo
   const secret = randomBytes(16).toString('hex');
   const [peerCmd, rdvCmd] = await Promise.all([agentCommand(scenario.agent.peer), agentCommand(scenario.agent.rendezvous)]);
   const rdv = startRendezvous(lab, rdvCmd, secret, opts.outDir, teardown);
-  const ctx: AgentRun = { runId: plan.runId, cmd: peerCmd, secret, rendezvous: rdv.address, timeoutMs: plan.timeoutMs, outDir: opts.outDir, teardown };
+  const ctx: AgentRun = { pcap: opts.pcap ?? false, runId: plan.runId, cmd: peerCmd, secret, rendezvous: rdv.address, timeoutMs: plan.timeoutMs, outDir: opts.outDir, teardown };
 
   const queue = [...plan.attempts];
   const attempts: Attempt[] = [];

@@ -1,5 +1,5 @@
 // The core loop end to end, as root: real namespaces, real nftables NATs, real agents.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { cell, cli, FIXTURES, hostState, namespaces, needsRoot, processesOfRun, readReport, runIdOf, tempDir } from './helpers.ts';
@@ -48,8 +48,13 @@ if (needsRoot(test)) {
 
   test.serial('symmetric-vs-cone: SYM×PR fails, the rest connect, exit 0', async (t) => {
     const out = tempDir('svc');
-    const r = await cli(['symmetric-vs-cone', '--out', out]);
+    const r = await cli(['symmetric-vs-cone', '--out', out, '--pcap']);
     t.is(r.exitCode, 0, r.all);
+    // --pcap: the failed pairing's punching is on record at both routers' WAN and LAN
+    const tryDir = join(out, cell(readReport(out), 'symmetric', 'port-restricted').evidence, 'try-1');
+    for (const f of ['router-a-wan.pcap', 'router-a-lan.pcap', 'router-b-wan.pcap', 'router-b-lan.pcap']) {
+      t.true(statSync(join(tryDir, f)).size > 24 + 20 * 60, `${f} holds the pings`);
+    }
     t.regex(r.stdout, /symmetric\s+3\/3 ✓\s+3\/3 ✓\s+0\/3 ✓/);
     const report = readReport(out);
     t.deepEqual(report.cells.map((c) => `${c.b}:${c.outcome}`), ['full-cone:direct', 'address-restricted:direct', 'port-restricted:failed']);
