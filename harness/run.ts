@@ -9,6 +9,7 @@ import { judgeCell, judgeTry, readVerdict } from './judge.ts';
 import { renderRuleset, type NatType } from './nat.ts';
 import { systemTool } from './host.ts';
 import { conntrackFlush, conntrackList, endPids, nftList, nftLoad, nsStart } from './netns.ts';
+import type { ProcOptions, ProcResult } from './proc.ts';
 import type { Lab } from './lab.ts';
 import type { Lane, PlannedAttempt, Side } from './plan.ts';
 import type { Scenario } from './scenario.ts';
@@ -34,7 +35,7 @@ export interface RunResult {
   cells: Cell[];
 }
 
-/** Fatal problem of the run itself (not of one cell): the rendezvous agent would not start. */
+/** A problem of the run itself rather than of one cell: a lane that cannot be built, a capture that won't start. */
 export class RunError extends Error {
   override name = 'RunError';
 }
@@ -55,10 +56,54 @@ function tail(text: string, lines = 3): string {
 
 interface Rendezvous {
   address: string;
-  /** resolves once the rendezvous has bound its socket; rejects if it dies first or stays silent */
-  ready: Promise<void>;
   /** why the rendezvous is unusable (it exited, or never got ready), or null while it is fine */
   problem: () => string | null;
+}
+
+interface Daemon {
+  pid: number | undefined;
+  /** resolves once the daemon said it is ready; rejects with why if it exits or stays silent first */
+  ready: Promise<void>;
+  done: Promise<ProcResult>;
+}
+
+/**
+ * Start a long-running process inside a namespace, its PID registered for teardown at once, and wait on
+ * state rather than time: `ready` resolves when `isReady` holds for what it has printed so far on the
+ * watched stream (a bound socket's ready line, tcpdump's "listening on").
+ */
+function startDaemon(
+  ns: string,
+  argv: string[],
+  o: { label: string; watch: 'stdout' | 'stderr'; isReady: (printed: string) => boolean; readyTimeoutMs: number; teardown: Teardown } & Omit<ProcOptions, 'onStdout' | 'onStderr'>,
+): Daemon {
+  let printed = '';
+  let onReady = () => {};
+  const watch = (chunk: string) => {
+    printed += chunk;
+    if (o.isReady(printed)) onReady();
+  };
+  const proc = nsStart(ns, argv, { ...o, ...(o.watch === 'stdout' ? { onStdout: watch } : { onStderr: watch }) });
+  const pid = proc.pid;
+  const release = pid === undefined ? () => {} : o.teardown.push(`stop ${o.label} (pid ${pid})`, () => endPids([pid]));
+  const done = proc.done.then((r) => {
+    release();
+    return r;
+  });
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new RunError(`${o.label} printed no ready line within ${o.readyTimeoutMs} ms`)), o.readyTimeoutMs);
+    onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    void done.then((r) => {
+      clearTimeout(timer);
+      const how = r.spawnError ? `could not be started: ${r.spawnError.message}` : r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
+      reject(new RunError(`${o.label} ${how}`));
+    });
+  });
+  ready.catch(() => {});
+  return { pid, ready, done };
 }
 
 /** Start the rendezvous. Peers retry their registration, so attempts need not wait for it to be ready:
@@ -66,40 +111,24 @@ interface Rendezvous {
 function startRendezvous(lab: Lab, cmd: string[], secret: string, outDir: string, teardown: Teardown): Rendezvous {
   const { rendezvous } = lab.plan;
   const listen = `${rendezvous.ip}:${rendezvous.port}`;
-  let buffered = '';
-  let onReady = () => {};
-  const proc = nsStart(rendezvous.ns, cmd, {
+  const d = startDaemon(rendezvous.ns, cmd, {
+    label: 'the rendezvous agent',
     env: { NMX_ROLE: 'rendezvous', NMX_RUN: lab.plan.runId, NMX_LISTEN: listen, NMX_SECRET: secret },
     stdoutFile: join(outDir, 'rendezvous.stdout.log'),
     stderrFile: join(outDir, 'rendezvous.stderr.log'),
-    // wait on state: the rendezvous prints {"ready":true} once its socket is bound
-    onStdout: (chunk) => {
-      buffered += chunk;
-      if (buffered.split('\n').some(isReadyLine)) onReady();
-    },
+    watch: 'stdout',
+    isReady: (printed) => printed.split('\n').some(isReadyLine),
+    readyTimeoutMs: READY_TIMEOUT_MS,
+    teardown,
   });
-  const pid = proc.pid;
   let problem: string | null = null;
-  const release = pid === undefined ? () => {} : teardown.push(`stop rendezvous (pid ${pid})`, () => endPids([pid]));
-  const ready = new Promise<void>((resolve, reject) => {
-    const fail = (why: string) => {
-      problem ??= why;
-      clearTimeout(timer);
-      reject(new RunError(`${why} (see ${join(outDir, 'rendezvous.stderr.log')})`));
-    };
-    const timer = setTimeout(() => fail(`the rendezvous agent printed no ready line within ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS);
-    onReady = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    void proc.done.then((r) => {
-      release();
-      const how = r.spawnError ? `could not be started: ${r.spawnError.message}` : r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
-      fail(`the rendezvous agent ${how}`);
-    });
-  });
-  ready.catch(() => {});
-  return { address: listen, ready, problem: () => problem };
+  // it must not end before the run does: once it failed, every later try is an error that says why
+  const broken = (e: Error) => (problem ??= `${e.message} (see rendezvous.stderr.log)`);
+  void d.ready.then(
+    () => d.done.then((r) => broken(new Error(`the rendezvous agent ${r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`}`))),
+    broken,
+  );
+  return { address: listen, problem: () => problem };
 }
 
 async function resetRouter(side: Side, nat: NatType): Promise<void> {
@@ -120,37 +149,23 @@ async function snapshotRouter(side: Side, dir: string): Promise<void> {
 
 const CAPTURE_READY_MS = 5000;
 
-/**
- * Start tcpdump on one router interface, writing router-<side>-<dev>.pcap; resolves once tcpdump is
- * listening (wait on state: its "listening on" line), to a function that stops it and flushes the file.
- */
+/** Capture one router interface into router-<side>-<dev>.pcap; resolves, once tcpdump is listening,
+ * to a function that stops it (SIGINT, so it flushes the file). */
 async function startCapture(side: Side, dev: string, dir: string, teardown: Teardown): Promise<() => Promise<void>> {
-  let ready = () => {};
-  let said = '';
-  const proc = nsStart(side.router, [systemTool('tcpdump'), '-i', dev, '-n', '-s', '0', '-U', '--immediate-mode', '-Z', 'root', '-w', join(dir, `router-${side.role}-${dev}.pcap`)], {
-    stderrFile: join(dir, `router-${side.role}-${dev}.tcpdump.log`),
-    onStderr: (chunk) => {
-      said += chunk;
-      if (said.includes('listening on')) ready();
-    },
+  const name = `router-${side.role}-${dev}`;
+  const argv = [systemTool('tcpdump'), '-i', dev, '-n', '-s', '0', '-U', '--immediate-mode', '-Z', 'root', '-w', join(dir, `${name}.pcap`)];
+  const d = startDaemon(side.router, argv, {
+    label: `tcpdump on ${side.router}/${dev}`,
+    stderrFile: join(dir, `${name}.tcpdump.log`),
+    watch: 'stderr',
+    isReady: (printed) => printed.includes('listening on'),
+    readyTimeoutMs: CAPTURE_READY_MS,
+    teardown,
   });
-  const pid = proc.pid;
-  const release = pid === undefined ? () => {} : teardown.push(`stop tcpdump ${side.router}/${dev} (pid ${pid})`, () => endPids([pid]));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new RunError(`tcpdump on ${side.router}/${dev} did not start listening within ${CAPTURE_READY_MS} ms: ${said.trim()}`)), CAPTURE_READY_MS);
-    ready = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    void proc.done.then((r) => {
-      clearTimeout(timer);
-      reject(new RunError(`tcpdump on ${side.router}/${dev} exited (${r.exitCode ?? r.signal}): ${(r.spawnError?.message ?? said).trim()}`));
-    });
-  });
+  await d.ready;
   return async () => {
-    if (pid !== undefined) await endPids([pid], 2000, 'SIGINT');
-    await proc.done;
-    release();
+    if (d.pid !== undefined) await endPids([d.pid], 2000, 'SIGINT');
+    await d.done;
   };
 }
 
