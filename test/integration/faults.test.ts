@@ -1,8 +1,9 @@
 // Broken agents must come out as cell outcome "error" with a reason — never as a NAT result — and the
 // run must go on with the other cells and still leave nothing behind.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { cell, cli, FIXTURES, isRoot, namespaces, needsRoot, processesOfRun, readReport, runIdOf, tempDir } from './helpers.ts';
+import { cell, cli, FIXTURES, isRoot, namespaces, needsRoot, processesOfRun, readReport, ROOT, runIdOf, tempDir } from './helpers.ts';
 
 const CASES: Array<[string, RegExp]> = [
   ['crash', /agent a exited 1 but printed no verdict line/],
@@ -13,11 +14,28 @@ const CASES: Array<[string, RegExp]> = [
   ['hang', /agent a hung: still running at the \d+ ms deadline, killed/],
 ];
 
+/** Full cone against full cone and port-restricted, with the deliberately broken peer agent `fault`. */
+function faultScenario(fault: string): string {
+  const file = join(tempDir(`scenario-${fault}`), `fault-${fault}.json`);
+  const scenario = {
+    name: `fault-${fault}`,
+    description: `broken agent: ${fault}`,
+    a: ['full-cone'],
+    b: ['full-cone', 'port-restricted'],
+    tries: 1,
+    timeoutMs: 300,
+    agent: { peer: join(ROOT, `test/fixtures/agents/${fault}.mjs`), rendezvous: join(ROOT, 'agents/udp-punch/rendezvous.ts') },
+    expect: { 'full-cone': { 'full-cone': 'direct', 'port-restricted': 'direct' } },
+  };
+  writeFileSync(file, JSON.stringify(scenario, null, 2));
+  return file;
+}
+
 if (needsRoot(test)) {
   for (const [fault, reason] of CASES) {
     test(`a peer agent that is "${fault}" gives outcome error with its reason, exit 3`, async (t) => {
       const out = tempDir(`fault-${fault}`);
-      const r = await cli([join(FIXTURES, `fault-${fault}.ts`), '--out', out]);
+      const r = await cli([faultScenario(fault), '--out', out]);
       t.is(r.exitCode, 3, r.all);
       const report = readReport(out);
       // every cell ran (the run went on after the first fault) and each is an error
