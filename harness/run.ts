@@ -2,7 +2,7 @@
 // each lane takes the next attempt, resets its two routers (fresh ruleset, empty conntrack), starts both
 // peers, waits for their verdicts and, when the try did not connect, keeps the routers' state as evidence.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { agentCommand } from './agent.ts';
 import { judgeCell, judgeTry, readVerdict } from './judge.ts';
@@ -147,6 +147,18 @@ async function snapshotRouter(side: Side, dir: string): Promise<void> {
   writeFileSync(join(dir, `router-${side.role}.conntrack`), text(ct));
 }
 
+/** The rendezvous's log lines about one session (it prefixes them with [session]), as evidence. */
+function keepRendezvousLines(session: string, outDir: string, dir: string): void {
+  let log = '';
+  try {
+    log = readFileSync(join(outDir, 'rendezvous.stderr.log'), 'utf8');
+  } catch {
+    /* no log (yet): nothing to keep */
+  }
+  const lines = log.split('\n').filter((l) => l.includes(`[${session}]`));
+  writeFileSync(join(dir, 'rendezvous.log'), lines.length ? lines.join('\n') + '\n' : `no rendezvous log line mentions session ${session}\n`);
+}
+
 const CAPTURE_READY_MS = 5000;
 
 /** Capture one router interface into router-<side>-<dev>.pcap; resolves, once tcpdump is listening,
@@ -247,7 +259,10 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, ctx: AgentRun, rdv: R
   let verdict = judgeTry(ea, eb, hardMs);
   const rdvProblem = rdv.problem();
   if (rdvProblem && verdict.outcome !== 'direct') verdict = { ...verdict, outcome: 'error', reason: `${rdvProblem}; ${verdict.reason}` };
-  if (verdict.outcome !== 'direct') await Promise.all([snapshotRouter(lane.a, dir), snapshotRouter(lane.b, dir)]);
+  if (verdict.outcome !== 'direct') {
+    await Promise.all([snapshotRouter(lane.a, dir), snapshotRouter(lane.b, dir)]);
+    keepRendezvousLines(att.session, ctx.outDir, dir);
+  }
   return {
     a: att.a,
     b: att.b,

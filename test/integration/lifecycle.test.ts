@@ -50,6 +50,10 @@ if (needsRoot(test)) {
     const probe = `require('net').connect(9, '203.0.113.10').on('error', (e) => process.exit(e.code === 'ECONNREFUSED' ? 0 : 1)).on('connect', () => process.exit(2))`;
     const reach = await execa('ip', ['netns', 'exec', host, process.execPath, '-e', probe], { reject: false, timeout: 5000 });
     t.is(reach.exitCode, 0, `host behind router A cannot reach the rendezvous address: ${reach.stderr}`);
+    // npm run shell runs a command inside a node of the kept lab
+    const sh = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/shell.ts'), topo.runId, '0ra', 'nft', 'list', 'ruleset'], { reject: false });
+    t.is(sh.exitCode, 0, sh.stderr);
+    t.regex(sh.stdout, /table ip nmx \{/);
     const c = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/clean.ts'), topo.runId], { reject: false });
     t.is(c.exitCode, 0, c.stderr);
     t.regex(c.stdout, new RegExp(`removed ${topo.namespaces.length} namespaces of run ${topo.runId}`));

@@ -35,9 +35,10 @@ if (needsRoot(test)) {
     t.regex(md, /\| \*\*symmetric\*\* \| ✅ 3\/3 direct \| ✅ 3\/3 direct \| ✅ 3\/3 direct \| ✅ 0\/3 failed \| ✅ 0\/3 failed \|/);
     // evidence of a failed pairing: logs of both agents and the routers' state at the verdict
     const ev = join(out, cell(report, 'symmetric', 'symmetric').evidence, 'try-1');
-    for (const f of ['a.stdout', 'a.stderr', 'b.stdout', 'b.stderr', 'router-a.nft', 'router-b.nft', 'router-a.conntrack', 'router-b.conntrack']) {
+    for (const f of ['a.stdout', 'a.stderr', 'b.stdout', 'b.stderr', 'router-a.nft', 'router-b.nft', 'router-a.conntrack', 'router-b.conntrack', 'rendezvous.log']) {
       t.true(existsSync(join(ev, f)), f);
     }
+    t.regex(readFileSync(join(ev, 'rendezvous.log'), 'utf8'), /accept reg .* from a at 203\.0\.113\.\d+:\d+/, 'the rendezvous saw the NATed source');
     t.regex(readFileSync(join(ev, 'router-a.nft'), 'utf8'), /masquerade random/);
     t.regex(readFileSync(join(ev, 'a.stdout'), 'utf8'), /"ok":false/);
     const runId = runIdOf(out);
@@ -63,6 +64,7 @@ if (needsRoot(test)) {
   });
 
   test.serial('wrong expectations are reported as mismatches with exit 1, in both directions', async (t) => {
+    const before = await hostState();
     const out = tempDir('wrong');
     const r = await cli([join(FIXTURES, 'wrong-expectations.ts'), '--out', out]);
     t.is(r.exitCode, 1, r.all);
@@ -78,5 +80,6 @@ if (needsRoot(test)) {
     t.regex(r.stdout, /0\/2 ✗ want direct/);
     t.regex(readFileSync(join(out, 'report.md'), 'utf8'), /❌ 1 of 3 pairings|❌ 2 of 3 pairings/);
     t.deepEqual(await namespaces(`nmx-${runIdOf(out)}-`), []);
+    t.deepEqual(await hostState(), before, 'a failing run leaves the host as it found it');
   });
 }
