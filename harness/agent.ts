@@ -51,3 +51,14 @@ export async function agentCommand(file: string): Promise<string[]> {
   }
   return [file];
 }
+
+export interface AgentCommands {
+  peer: string[];
+  rendezvous: string[];
+}
+
+/** Both agents' command lines, checked (and bundled) before anything is built. */
+export async function agentCommands(agent: { peer: string; rendezvous: string }): Promise<AgentCommands> {
+  const [peer, rendezvous] = await Promise.all([agentCommand(agent.peer), agentCommand(agent.rendezvous)]);
+  return { peer, rendezvous };
+}

@@ -4,6 +4,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { agentCommands } from './agent.ts';
 import { EnvironmentError, hostFacts, preflight, REQUIRED_TOOLS } from './host.ts';
 import { buildLab } from './lab.ts';
 import { findNat, natInfo } from './nat.ts';
@@ -30,6 +31,9 @@ options:
   --json             print report.json on stdout (human output goes to stderr)
   --keep             leave the topology up for inspection; tear down later with npm run clean
   --pcap             capture every try on both routers' WAN and LAN (tcpdump) into the run folder
+  --agent FILE       run this peer agent instead of the scenario's (any executable obeying the agent
+                     contract; .ts is bundled, .js/.mjs run with node)
+  --rendezvous-agent FILE   likewise for the rendezvous side
   --dry-run          print the plan (namespaces, addresses, attempts) and exit; needs no root
   --no-color         plain terminal output (also NO_COLOR=1)
   -h, --help         this text
@@ -63,6 +67,8 @@ async function main(argv: string[]): Promise<number> {
         json: { type: 'boolean' },
         keep: { type: 'boolean' },
         pcap: { type: 'boolean' },
+        agent: { type: 'string' },
+        'rendezvous-agent': { type: 'string' },
         'dry-run': { type: 'boolean' },
         'no-color': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -86,7 +92,14 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length !== 1) {
     throw new UsageError(positionals.length ? `give one scenario, not ${positionals.length}: ${positionals.join(' ')}` : `which scenario? (known: ${listScenarios().join(', ')})`);
   }
-  const scenario = await loadScenario(positionals[0]!);
+  const loaded = await loadScenario(positionals[0]!);
+  const scenario = {
+    ...loaded,
+    agent: {
+      peer: o.agent ? resolve(o.agent) : loaded.agent.peer,
+      rendezvous: o['rendezvous-agent'] ? resolve(o['rendezvous-agent']) : loaded.agent.rendezvous,
+    },
+  };
   const p = plan(scenario, {
     tries: positiveInt('tries', o.tries, 1000),
     timeoutMs: positiveInt('timeout', o.timeout, 600_000),
@@ -98,6 +111,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   preflight(o.pcap ? { ...REQUIRED_TOOLS, tcpdump: 'tcpdump' } : REQUIRED_TOOLS);
+  const agents = await agentCommands(scenario.agent);
   const startedAt = new Date();
   const outDir = resolve(o.out ?? resolve(ROOT, 'runs', `${utcStamp(startedAt)}-${scenario.name}-${p.runId}`));
   try {
@@ -117,7 +131,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const t0 = performance.now();
     const [host, lab] = await Promise.all([hostFacts(), buildLab(p, teardown)]);
-    const { attempts, cells } = await runAttempts(lab, scenario, teardown, {
+    const { attempts, cells } = await runAttempts(lab, scenario, agents, teardown, {
       outDir,
       pcap: o.pcap ?? false,
       onAttempt: progress

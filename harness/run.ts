@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { agentCommand } from './agent.ts';
+import type { AgentCommands } from './agent.ts';
 import { judgeCell, judgeTry, readVerdict } from './judge.ts';
 import { renderRuleset, type NatType } from './nat.ts';
 import { systemTool } from './host.ts';
@@ -275,10 +275,10 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, ctx: AgentRun, rdv: R
 }
 
 /** Run every planned attempt on the lab's lanes and judge the cells. */
-export async function runAttempts(lab: Lab, scenario: Scenario, teardown: Teardown, opts: RunOptions): Promise<RunResult> {
+export async function runAttempts(lab: Lab, scenario: Scenario, agents: AgentCommands, teardown: Teardown, opts: RunOptions): Promise<RunResult> {
   const { plan } = lab;
   const secret = randomBytes(16).toString('hex');
-  const [peerCmd, rdvCmd] = await Promise.all([agentCommand(scenario.agent.peer), agentCommand(scenario.agent.rendezvous)]);
+  const { peer: peerCmd, rendezvous: rdvCmd } = agents;
   const rdv = startRendezvous(lab, rdvCmd, secret, opts.outDir, teardown);
   const ctx: AgentRun = { pcap: opts.pcap ?? false, runId: plan.runId, cmd: peerCmd, secret, rendezvous: rdv.address, timeoutMs: plan.timeoutMs, outDir: opts.outDir, teardown };
 
