@@ -20,6 +20,7 @@ import {
   makeLogger,
   otherRole,
   parseEndpoint,
+  ReplayGuard,
   readPeerConfig,
   round1,
   sameEndpoint,
@@ -216,10 +217,11 @@ function run(cfg: PeerConfig): void {
     log(`drop ${size} B from ${formatEndpoint(src)}: ${reason}`);
   };
 
+  const replay = new ReplayGuard();
   sock.on('message', (buf, rinfo) => {
     if (phase === 'finished') return;
     const src: Endpoint = { address: rinfo.address, port: rinfo.port };
-    const res = verify(buf, cfg.secret, { session: cfg.session, self: cfg.role });
+    const res = verify(buf, cfg.secret, { session: cfg.session, self: cfg.role, replay });
     if (!res.ok) {
       drop(src, buf.length, res.reason);
       return;

@@ -76,6 +76,36 @@ export interface VerifyOptions {
   session?: string;
   /** the receiver's own role: messages claiming to come from it are rejected */
   self?: Sender;
+  /** reject exact repeats of a datagram already accepted (captured and replayed by a third party) */
+  replay?: ReplayGuard;
+}
+
+/**
+ * Remembers the signatures of accepted datagrams for as long as their timestamp would pass the skew
+ * check, so a datagram captured on the wire and sent again is rejected; once it is older than that, the
+ * timestamp check rejects it. Every genuine datagram differs (sequence number, timestamp), so no
+ * legitimate traffic is ever a repeat.
+ */
+export class ReplayGuard {
+  private seen = new Map<string, number>();
+  private lastPrune = 0;
+
+  constructor(private readonly windowMs = 2 * MAX_SKEW_MS) {}
+
+  /** true if `sig` was seen before (a replay); otherwise remember it and return false */
+  check(sig: string, now: number): boolean {
+    if (now - this.lastPrune > 1000) {
+      for (const [k, until] of this.seen) if (until < now) this.seen.delete(k);
+      this.lastPrune = now;
+    }
+    if (this.seen.has(sig)) return true;
+    this.seen.set(sig, now + this.windowMs);
+    return false;
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
 }
 
 export type VerifyResult = { ok: true; msg: Message } | { ok: false; reason: string };
@@ -123,6 +153,7 @@ export function verify(data: Uint8Array, secret: string, opts: VerifyOptions = {
   if (Math.abs(skew) > maxSkew) {
     return { ok: false, reason: `stale timestamp (ts is ${Math.round(skew)} ms from now, limit ±${maxSkew} ms)` };
   }
+  if (opts.replay?.check(sigText, now)) return { ok: false, reason: `replayed datagram (${msg.t} #${msg.n} from ${msg.r} was already accepted)` };
   return { ok: true, msg };
 }
 

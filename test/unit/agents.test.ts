@@ -18,6 +18,7 @@ import {
   sign,
   tryParseEndpoint,
   verify,
+  ReplayGuard,
 } from '../../agents/udp-punch/protocol.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -510,4 +511,21 @@ test.serial('SIGTERM ends a waiting peer promptly without output', async (t) => 
   t.true(Date.now() - sent < 1000);
   t.is(res.exitCode, 143);
   t.is(res.stdout, '');
+});
+
+test('verify with a replay guard accepts a datagram once and rejects its exact repeat', (t) => {
+  const secret = 'k';
+  const now = Date.now();
+  const guard = new ReplayGuard();
+  const first = sign({ t: 'peer', s: 'sess', r: 'rdv', ts: now, n: 1, ep: '203.0.113.21:40000' }, secret);
+  const second = sign({ t: 'peer', s: 'sess', r: 'rdv', ts: now, n: 2, ep: '203.0.113.21:40000' }, secret);
+  t.true(verify(first, secret, { replay: guard, now }).ok);
+  const again = verify(Buffer.from(first), secret, { replay: guard, now: now + 10 });
+  t.false(again.ok);
+  t.regex(again.ok ? '' : again.reason, /replayed datagram \(peer #1 from rdv was already accepted\)/);
+  t.true(verify(second, secret, { replay: guard, now }).ok, 'a new datagram with the same content is no replay');
+  // a datagram that failed another check is not remembered: it cannot block the genuine one
+  const stale = sign({ t: 'ping', s: 'sess', r: 'a', ts: now - 60_000, n: 3 }, secret);
+  t.false(verify(stale, secret, { replay: guard, now }).ok);
+  t.is(guard.size, 2);
 });
