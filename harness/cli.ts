@@ -6,12 +6,13 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { agentCommands } from './agent.ts';
 import { EnvironmentError, hostFacts, preflight, REQUIRED_TOOLS } from './host.ts';
-import { buildLab } from './lab.ts';
+import { buildLab, type Lab } from './lab.ts';
+import { classifyOnLab, misbehaving } from './classify.ts';
 import { findNat, natInfo } from './nat.ts';
 import { MAX_JOBS, plan, topologyJson } from './plan.ts';
 import { renderJson, renderMarkdown, renderTerminal, summarize } from './report.ts';
 import { RunError, runAttempts } from './run.ts';
-import { ROOT, UsageError, listScenarios, loadScenario } from './scenario.ts';
+import { ROOT, UsageError, listScenarios, loadScenario, type Scenario } from './scenario.ts';
 import { Teardown, unwindOnSignals } from './teardown.ts';
 import type { Report } from './types.ts';
 
@@ -30,6 +31,8 @@ options:
   --out DIR          run folder (default: runs/<UTC timestamp>-<name>/)
   --json             print report.json on stdout (human output goes to stderr)
   --keep             leave the topology up for inspection; tear down later with npm run clean
+  --verify           classify every router first (RFC 5780-style, as npm run classify) and refuse,
+                     with exit 2, to report a matrix whose routers don't behave as declared
   --pcap             capture every try on both routers' WAN and LAN (tcpdump) into the run folder
   --agent FILE       run this peer agent instead of the scenario's (any executable obeying the agent
                      contract; .ts is bundled, .js/.mjs run with node)
@@ -52,6 +55,20 @@ function utcStamp(d: Date): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 }
 
+/** The routers of a lab misbehave: no matrix is reported (exit 2). */
+class VerifyError extends Error {
+  override name = 'VerifyError';
+}
+
+async function verifyRouters(lab: Lab, scenario: Scenario, teardown: Teardown, outDir: string, say: (line: string) => void): Promise<void> {
+  const types = [...new Map([...scenario.a, ...scenario.b].map((n) => findNat(n)!).map((t) => [t.name, t])).values()];
+  const results = await classifyOnLab(lab, types, teardown, outDir);
+  writeFileSync(resolve(outDir, 'classify.json'), JSON.stringify(results, null, 2) + '\n');
+  const bad = misbehaving(results);
+  if (bad.length) throw new VerifyError(`--verify: ${bad.join('; ')}; refusing to report a matrix on routers that don't behave as declared (probe logs in ${outDir})`);
+  say(`verified: ${results.map((r) => r.nat).join(', ')} behave as declared (classify.json)`);
+}
+
 async function main(argv: string[]): Promise<number> {
   let args;
   try {
@@ -67,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
         json: { type: 'boolean' },
         keep: { type: 'boolean' },
         pcap: { type: 'boolean' },
+        verify: { type: 'boolean' },
         agent: { type: 'string' },
         'rendezvous-agent': { type: 'string' },
         'dry-run': { type: 'boolean' },
@@ -131,6 +149,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const t0 = performance.now();
     const [host, lab] = await Promise.all([hostFacts(), buildLab(p, teardown)]);
+    if (o.verify) await verifyRouters(lab, scenario, teardown, outDir, say);
     const { attempts, cells } = await runAttempts(lab, scenario, agents, teardown, {
       outDir,
       pcap: o.pcap ?? false,
@@ -185,7 +204,7 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
     const err = e as Error;
-    if (err instanceof UsageError || err instanceof EnvironmentError) {
+    if (err instanceof UsageError || err instanceof EnvironmentError || err instanceof VerifyError) {
       process.stderr.write(`natmatrix: ${err.message}\n`);
       process.exit(EXIT.usage);
     }

@@ -7,7 +7,9 @@
 //      rdv                 l0a                              l0b
 //   nmx-<run>-rdv     nmx-<run>-0ra  wan 203.0.113.20     nmx-<run>-0rb  wan 203.0.113.21
 //   eth0 203.0.113.10  NAT of side A (nft table nmx)       NAT of side B
-//   rendezvous agent   lan (bridge) 10.0.1.1/24            lan (bridge) 192.168.2.1/24
+//    and .11          lan (bridge) 10.0.1.1/24            lan (bridge) 192.168.2.1/24
+//   rendezvous agent,
+//   classify probes
 //                       │ h0                                │ h0
 //                      nmx-<run>-0ha  eth0 10.0.1.10      nmx-<run>-0hb  eth0 192.168.2.10
 //                      peer agent, UDP port 40000          peer agent, UDP port 40000
@@ -87,7 +89,8 @@ export async function buildLab(p: Plan, teardown: Teardown): Promise<Lab> {
   const keep = teardown.push(`delete ${namespaces.length} namespaces of run ${p.runId}`, () => deleteNamespaces(namespaces));
   await createNamespaces(namespaces);
   await ipBatch(internetBatch(p), { ns: p.internet.ns });
-  await ipBatch(['link set lo up', ...up('eth0'), `addr add ${p.rendezvous.ip}/${p.internet.prefix} dev eth0`], { ns: p.rendezvous.ns });
+  const rdvAddrs = [p.rendezvous.ip, p.rendezvous.altIp].map((ip) => `addr add ${ip}/${p.internet.prefix} dev eth0`);
+  await ipBatch(['link set lo up', ...up('eth0'), ...rdvAddrs], { ns: p.rendezvous.ns });
   const lanes = p.lanes.map((l) => Promise.all([buildSide(l.a), buildSide(l.b)]).then(() => undefined));
   // failures surface when a lane is awaited; don't let an unawaited one crash the process meanwhile
   for (const l of lanes) l.catch(() => {});

@@ -79,7 +79,8 @@ export interface RouterVars {
   DMZ_PORT: number;
 }
 
-export const NFT_DIR = fileURLToPath(new URL('../nft/', import.meta.url));
+/** Templates live in nft/; NMX_NFT_DIR points elsewhere (the tests use it to build a mislabelled router). */
+export const NFT_DIR = (process.env.NMX_NFT_DIR ? process.env.NMX_NFT_DIR.replace(/\/?$/, '/') : null) ?? fileURLToPath(new URL('../nft/', import.meta.url));
 export const NFT_TABLE = 'nmx';
 const templateCache = new Map<string, string>();
 

@@ -50,7 +50,8 @@ export interface Plan {
   runId: string;
   scenario: string;
   internet: { ns: string; bridge: string; ip: string; prefix: number; subnet: string };
-  rendezvous: { ns: string; ip: string; port: number };
+  /** the public node: the rendezvous on ip:port, and the classify probe server on ip and altIp */
+  rendezvous: { ns: string; ip: string; altIp: string; port: number };
   lanes: Lane[];
   attempts: PlannedAttempt[];
   tries: number;
@@ -111,9 +112,30 @@ function side(runId: string, lane: number, role: 'a' | 'b'): Side {
   };
 }
 
-export function plan(scenario: Scenario, opts: PlanOptions = {}): Plan {
-  const runId = opts.runId ?? newRunId();
+function checkRunId(runId: string): string {
   if (!/^[a-z0-9]{1,12}$/.test(runId)) throw new Error(`run id "${runId}" must be 1–12 lower-case letters or digits`);
+  return runId;
+}
+
+/** The topology alone: internet, rendezvous node and `lanes` lanes, with no attempts (classify uses it). */
+export function topologyPlan(name: string, lanes: number, runId = newRunId()): Plan {
+  checkRunId(runId);
+  const n = Math.min(Math.max(1, lanes), MAX_JOBS);
+  return {
+    runId,
+    scenario: name,
+    internet: { ns: nsName(runId, 'inet'), bridge: 'br0', ip: PUBLIC + '1', prefix: 24, subnet: PUBLIC_SUBNET },
+    rendezvous: { ns: nsName(runId, 'rdv'), ip: PUBLIC + '10', altIp: PUBLIC + '11', port: 3478 },
+    lanes: Array.from({ length: n }, (_, i) => ({ index: i, a: side(runId, i, 'a'), b: side(runId, i, 'b') })),
+    attempts: [],
+    tries: 0,
+    timeoutMs: 0,
+    jobs: n,
+  };
+}
+
+export function plan(scenario: Scenario, opts: PlanOptions = {}): Plan {
+  const runId = checkRunId(opts.runId ?? newRunId());
   const tries = opts.tries ?? scenario.tries;
   const timeoutMs = opts.timeoutMs ?? scenario.timeoutMs;
   const attempts: PlannedAttempt[] = [];
@@ -134,17 +156,7 @@ export function plan(scenario: Scenario, opts: PlanOptions = {}): Plan {
   attempts.sort((x, y) => Number(x.expected === 'direct') - Number(y.expected === 'direct') || x.cell - y.cell || x.try - y.try);
   const jobs = Math.min(opts.jobs ?? defaultJobs(attempts, opts.cpus ?? availableParallelism()), attempts.length, MAX_JOBS);
   if (jobs < 1) throw new Error('jobs must be at least 1');
-  return {
-    runId,
-    scenario: scenario.name,
-    internet: { ns: nsName(runId, 'inet'), bridge: 'br0', ip: PUBLIC + '1', prefix: 24, subnet: PUBLIC_SUBNET },
-    rendezvous: { ns: nsName(runId, 'rdv'), ip: PUBLIC + '10', port: 3478 },
-    lanes: Array.from({ length: jobs }, (_, i) => ({ index: i, a: side(runId, i, 'a'), b: side(runId, i, 'b') })),
-    attempts,
-    tries,
-    timeoutMs,
-    jobs,
-  };
+  return { ...topologyPlan(scenario.name, jobs, runId), attempts, tries, timeoutMs, jobs };
 }
 
 /** Every namespace the plan creates. */
@@ -158,7 +170,7 @@ export function topologyJson(p: Plan): object {
     runId: p.runId,
     scenario: p.scenario,
     internet: { namespace: p.internet.ns, bridge: p.internet.bridge, address: `${p.internet.ip}/${p.internet.prefix}` },
-    rendezvous: { namespace: p.rendezvous.ns, address: `${p.rendezvous.ip}:${p.rendezvous.port}` },
+    rendezvous: { namespace: p.rendezvous.ns, address: `${p.rendezvous.ip}:${p.rendezvous.port}`, secondAddress: p.rendezvous.altIp },
     lanes: p.lanes.map((l) => ({
       lane: l.index,
       a: sideJson(l.a),

@@ -60,7 +60,7 @@ interface Rendezvous {
   problem: () => string | null;
 }
 
-interface Daemon {
+export interface Daemon {
   pid: number | undefined;
   /** resolves once the daemon said it is ready; rejects with why if it exits or stays silent first */
   ready: Promise<void>;
@@ -72,7 +72,7 @@ interface Daemon {
  * state rather than time: `ready` resolves when `isReady` holds for what it has printed so far on the
  * watched stream (a bound socket's ready line, tcpdump's "listening on").
  */
-function startDaemon(
+export function startDaemon(
   ns: string,
   argv: string[],
   o: { label: string; watch: 'stdout' | 'stderr'; isReady: (printed: string) => boolean; readyTimeoutMs: number; teardown: Teardown } & Omit<ProcOptions, 'onStdout' | 'onStderr'>,
@@ -131,7 +131,7 @@ function startRendezvous(lab: Lab, cmd: string[], secret: string, outDir: string
   return { address: listen, problem: () => problem };
 }
 
-async function resetRouter(side: Side, nat: NatType): Promise<void> {
+export async function resetRouter(side: Side, nat: NatType): Promise<void> {
   const ruleset = renderRuleset(nat, {
     WAN: side.wanIf, LAN: side.lanIf, WAN_IP: side.wanIp, HOST_IP: side.hostIp, HOST_PORT: side.hostPort, DMZ_PORT: side.dmzPort,
   });

@@ -1,0 +1,45 @@
+// npm run classify [-- NAT…] [--json]: measure what every router really does (RFC 5780-style) and
+// compare it with the registry. Exit 0 when every router behaves as declared, 1 when one does not,
+// 2 on usage or environment errors.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { classifyOnLab, renderClassification } from './classify.ts';
+import { EnvironmentError, preflight } from './host.ts';
+import { buildLab } from './lab.ts';
+import { findNat, NAT_TYPES, natNames, type NatType } from './nat.ts';
+import { topologyPlan } from './plan.ts';
+import { UsageError } from './scenario.ts';
+import { Teardown, unwindOnSignals } from './teardown.ts';
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { json: { type: 'boolean' }, out: { type: 'string' } } });
+  const types: NatType[] = positionals.length
+    ? positionals.map((n) => findNat(n) ?? (() => { throw new UsageError(`unknown NAT type "${n}" (known: ${natNames().join(', ')})`); })())
+    : [...NAT_TYPES];
+  preflight();
+  const outDir = values.out ?? mkdtempSync(join(tmpdir(), 'natmatrix-classify-'));
+  const teardown = new Teardown();
+  const removeSignals = unwindOnSignals(teardown);
+  try {
+    const p = topologyPlan('classify', types.length);
+    const lab = await buildLab(p, teardown);
+    const results = await classifyOnLab(lab, types, teardown, outDir);
+    if (values.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+    (values.json ? process.stderr : process.stdout).write(renderClassification(results) + `probe logs: ${outDir}\n`);
+    return results.every((r) => r.matches) ? 0 : 1;
+  } finally {
+    await teardown.unwind();
+    removeSignals();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    const err = e as Error;
+    process.stderr.write(`natmatrix classify: ${err.message}\n`);
+    process.exit(err instanceof UsageError || err instanceof EnvironmentError ? 2 : 3);
+  },
+);

@@ -1,0 +1,144 @@
+// classify: what does each router really do? An RFC 5780-style discovery — a probe server on the
+// rendezvous node's two public addresses × two ports, a probe client behind the router — measures the
+// mapping and filtering behaviour of every NAT type and compares it with what the registry declares.
+// Used by `npm run classify` and by `npm run scenario … -- --verify`, which refuses to report a matrix
+// whose routers don't behave as declared.
+import { join } from 'node:path';
+import { agentCommand } from './agent.ts';
+import type { Lab } from './lab.ts';
+import { type NatType } from './nat.ts';
+import { endPids, nsStart } from './netns.ts';
+import type { Side } from './plan.ts';
+import { resetRouter, RunError, startDaemon } from './run.ts';
+import { ROOT } from './scenario.ts';
+import type { Teardown } from './teardown.ts';
+import type { Filtering, Mapping } from './types.ts';
+
+const PROBE_PORTS = [3479, 3480];
+const PROBE_TIMEOUT_MS = 10_000;
+
+export interface Classification {
+  nat: string;
+  declared: { mapping: Mapping; filtering: Filtering };
+  measured: { mapping: Mapping | null; filtering: Filtering | null; portPreserved: boolean | null };
+  /** the mapped addresses the probe server saw, per phase */
+  mapped: { mapping: string[]; filtering: string[] };
+  matches: boolean;
+  /** why a phase gave no answer, if one did not */
+  problem: string | null;
+}
+
+interface PhaseResult {
+  ok: boolean;
+  mapping?: Mapping;
+  filtering?: Filtering;
+  portPreserved?: boolean;
+  mapped?: string[];
+  reason?: string;
+}
+
+async function runPhase(side: Side, phase: 'mapping' | 'filtering', cmd: string[], env: Record<string, string>, dir: string, teardown: Teardown): Promise<PhaseResult> {
+  const proc = nsStart(side.host, cmd, {
+    env: { ...env, NMX_PROBE_PHASE: phase, NMX_LOCAL_PORT: String(side.hostPort) },
+    stderrFile: join(dir, `classify-${side.router.split('-').at(-1)}-${phase}.log`),
+    timeoutMs: PROBE_TIMEOUT_MS,
+  });
+  const pid = proc.pid;
+  const release = pid === undefined ? () => {} : teardown.push(`stop probe client (pid ${pid})`, () => endPids([pid]));
+  const r = await proc.done;
+  release();
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as PhaseResult;
+  } catch {
+    return { ok: false, reason: `probe client ${r.timedOut ? 'hung' : `exited ${r.exitCode ?? r.signal}`} without a result: ${r.stderr.trim().split('\n').at(-1) ?? ''}` };
+  }
+}
+
+/** Classify one router: each phase on fresh NAT state (ruleset reloaded, conntrack flushed). */
+async function classifyRouter(side: Side, nat: NatType, cmd: string[], env: Record<string, string>, dir: string, teardown: Teardown): Promise<Classification> {
+  await resetRouter(side, nat);
+  const m = await runPhase(side, 'mapping', cmd, env, dir, teardown);
+  await resetRouter(side, nat);
+  const f = await runPhase(side, 'filtering', cmd, env, dir, teardown);
+  const measured = { mapping: m.mapping ?? null, filtering: f.filtering ?? null, portPreserved: m.portPreserved ?? null };
+  return {
+    nat: nat.name,
+    declared: { mapping: nat.mapping, filtering: nat.filtering },
+    measured,
+    mapped: { mapping: m.mapped ?? [], filtering: f.mapped ?? [] },
+    matches: measured.mapping === nat.mapping && measured.filtering === nat.filtering,
+    problem: [m, f].map((x) => (x.ok ? null : x.reason ?? 'no result')).filter(Boolean).join('; ') || null,
+  };
+}
+
+/** Classify `types` on the lab's lanes (side A of each), with a probe server on the rendezvous node. */
+export async function classifyOnLab(lab: Lab, types: NatType[], teardown: Teardown, outDir: string): Promise<Classification[]> {
+  const { rendezvous } = lab.plan;
+  const addrs = `${rendezvous.ip},${rendezvous.altIp}`;
+  const env = { NMX_PROBE_ADDRS: addrs, NMX_PROBE_PORTS: PROBE_PORTS.join(',') };
+  const [serverCmd, clientCmd] = await Promise.all([
+    agentCommand(join(ROOT, 'agents/probe/server.ts')),
+    agentCommand(join(ROOT, 'agents/probe/client.ts')),
+  ]);
+  const server = startDaemon(rendezvous.ns, serverCmd, {
+    label: 'the probe server',
+    env,
+    stderrFile: join(outDir, 'classify-server.log'),
+    watch: 'stdout',
+    isReady: (printed) => printed.includes('"ready":true'),
+    readyTimeoutMs: 5000,
+    teardown,
+  });
+  try {
+    await server.ready;
+    const queue = types.map((t, i) => ({ t, i }));
+    const results: Classification[] = [];
+    await Promise.all(
+      lab.plan.lanes.map(async (lane) => {
+        await lab.laneReady(lane.index);
+        for (let job = queue.shift(); job; job = queue.shift()) {
+          results[job.i] = await classifyRouter(lane.a, job.t, clientCmd, env, outDir, teardown);
+        }
+      }),
+    );
+    return results;
+  } catch (cause) {
+    throw cause instanceof RunError ? cause : new RunError(`classification failed: ${(cause as Error).message}`, { cause });
+  } finally {
+    if (server.pid !== undefined) await endPids([server.pid]);
+    await server.done;
+  }
+}
+
+const short: Record<Mapping, string> = {
+  'endpoint-independent': 'EI',
+  'address-dependent': 'AD',
+  'address-and-port-dependent': 'APD',
+};
+
+/** A table: NAT, declared mapping/filtering, measured, port preservation, verdict. */
+export function renderClassification(results: Classification[]): string {
+  const rows = [['NAT', 'declared (mapping/filtering)', 'measured', 'port preserved', '']];
+  for (const r of results) {
+    const m = r.measured;
+    rows.push([
+      r.nat,
+      `${short[r.declared.mapping]} / ${short[r.declared.filtering]}`,
+      m.mapping && m.filtering ? `${short[m.mapping]} / ${short[m.filtering]}` : `? (${r.problem})`,
+      m.portPreserved === null ? '?' : m.portPreserved ? 'yes' : 'no',
+      r.matches ? '✓' : '✗ differs',
+    ]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  return rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+/** One line per router that does not behave as declared. */
+export function misbehaving(results: Classification[]): string[] {
+  return results
+    .filter((r) => !r.matches)
+    .map((r) =>
+      `${r.nat} is declared ${r.declared.mapping} mapping / ${r.declared.filtering} filtering but measured ` +
+      (r.measured.mapping && r.measured.filtering ? `${r.measured.mapping} / ${r.measured.filtering}` : `nothing (${r.problem})`),
+    );
+}

@@ -1,0 +1,63 @@
+// The harness checks its own NATs: an RFC 5780-style classification of every router must agree with
+// the registry, and --verify must refuse a matrix built on a router that lies about itself.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { execa } from 'execa';
+import type { Classification } from '../../harness/classify.ts';
+import { cli, namespaces, needsRoot, ROOT, tempDir } from './helpers.ts';
+
+const DECLARED: Record<string, [string, string]> = {
+  dmz: ['endpoint-independent', 'endpoint-independent'],
+  'full-cone': ['endpoint-independent', 'endpoint-independent'],
+  'address-restricted': ['endpoint-independent', 'address-dependent'],
+  'port-restricted': ['endpoint-independent', 'address-and-port-dependent'],
+  symmetric: ['address-and-port-dependent', 'address-and-port-dependent'],
+};
+
+if (needsRoot(test)) {
+  test.serial('npm run classify: every router measures as declared', async (t) => {
+    const before = await namespaces();
+    const r = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/classify-cli.ts'), '--json'], { reject: false, cwd: ROOT });
+    t.is(r.exitCode, 0, r.stderr);
+    const results = JSON.parse(r.stdout) as Classification[];
+    t.deepEqual(results.map((x) => x.nat), Object.keys(DECLARED));
+    for (const x of results) {
+      t.deepEqual([x.measured.mapping, x.measured.filtering], DECLARED[x.nat], x.nat);
+      t.true(x.matches);
+    }
+    // symmetric NAT gave the three probes three different external ports; full cone one
+    const sym = results.find((x) => x.nat === 'symmetric')!;
+    t.is(new Set(sym.mapped.mapping.map((m) => m.split(':')[1])).size, 3);
+    const fc = results.find((x) => x.nat === 'full-cone')!;
+    t.is(new Set(fc.mapped.mapping).size, 1);
+    t.regex(r.stderr, /symmetric\s+APD \/ APD\s+APD \/ APD\s+no\s+✓/);
+    t.deepEqual(await namespaces(), before);
+  });
+
+  test.serial('--verify passes real routers and records the classification', async (t) => {
+    const out = tempDir('verify-ok');
+    const r = await cli(['symmetric-vs-cone', '--tries', '1', '--verify', '--out', out]);
+    t.is(r.exitCode, 0, r.all);
+    t.regex(r.stdout, /verified: symmetric, full-cone, address-restricted, port-restricted behave as declared/);
+    const results = JSON.parse(readFileSync(join(out, 'classify.json'), 'utf8')) as Classification[];
+    t.is(results.length, 4);
+    t.true(results.every((x) => x.matches));
+  });
+
+  test.serial('--verify refuses a matrix on a deliberately mislabelled router: exit 2, no report', async (t) => {
+    // a template folder where "full-cone" is really symmetric NAT
+    const nft = tempDir('lying-nft');
+    for (const f of readdirSync(join(ROOT, 'nft'))) copyFileSync(join(ROOT, 'nft', f), join(nft, f));
+    copyFileSync(join(ROOT, 'nft/symmetric.nft'), join(nft, 'full-cone.nft'));
+    const out = join(tempDir('verify-bad'), 'run');
+    mkdirSync(out);
+    const before = await namespaces();
+    const r = await cli(['symmetric-vs-cone', '--verify', '--out', out], { NMX_NFT_DIR: nft });
+    t.is(r.exitCode, 2, r.all);
+    t.is(r.stderr.trim().split('\n').length, 1);
+    t.regex(r.stderr, /--verify: full-cone is declared endpoint-independent mapping \/ endpoint-independent filtering but measured address-and-port-dependent \/ address-and-port-dependent; refusing to report a matrix/);
+    t.false(existsSync(join(out, 'report.json')));
+    t.deepEqual(await namespaces(), before);
+  });
+}
