@@ -328,21 +328,3 @@ test('markdown: success rate with its Wilson interval, and long reason lists cut
   t.notRegex(md, /second/);
 });
 
-test('classification table and misbehaving lines', async (t) => {
-  const { renderClassification, misbehaving } = await import('../../harness/classify.ts');
-  const ok = {
-    nat: 'full-cone',
-    declared: { mapping: 'endpoint-independent', filtering: 'endpoint-independent' },
-    measured: { mapping: 'endpoint-independent', filtering: 'endpoint-independent', portPreserved: true },
-    mapped: { mapping: [], filtering: [] },
-    matches: true,
-    problem: null,
-  } as const;
-  const liar = { ...ok, nat: 'address-restricted', declared: { mapping: 'endpoint-independent', filtering: 'address-dependent' }, matches: false } as const;
-  const table = renderClassification([ok, liar]);
-  t.regex(table, /^full-cone\s+EI \/ EI\s+EI \/ EI\s+yes\s+✓$/m);
-  t.regex(table, /^address-restricted\s+EI \/ AD\s+EI \/ EI\s+yes\s+✗ differs$/m);
-  t.deepEqual(misbehaving([ok, liar]), [
-    'address-restricted is declared endpoint-independent mapping / address-dependent filtering but measured endpoint-independent / endpoint-independent',
-  ]);
-});
