@@ -14,7 +14,8 @@ import { ROOT } from './scenario.ts';
 import type { Teardown } from './teardown.ts';
 import type { Filtering, Mapping } from './types.ts';
 
-const PROBE_PORTS = [3479, 3480];
+// clear of 3478 (the rendezvous) and of 3478–3479, where coturn listens in the oracle test
+const PROBE_PORTS = [3480, 3481];
 const PROBE_TIMEOUT_MS = 10_000;
 
 export interface Classification {

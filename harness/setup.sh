@@ -22,9 +22,34 @@ if [ "${#missing[@]}" -gt 0 ]; then
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  updated=1
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   say "OS tools present (ip, nft, conntrack, tcpdump, nsenter)"
+fi
+
+# coturn: the tests' independent RFC 5780 oracle (turnutils_natdiscovery against turnserver, both run
+# only inside natmatrix's own namespaces). Its Debian package enables and starts a TURN service on the
+# host; when setup installs it, a temporary policy-rc.d keeps the service from starting and it is left
+# disabled. An existing coturn installation is left exactly as it is.
+if ! command -v turnutils_natdiscovery >/dev/null 2>&1; then
+  [ "$(id -u)" -eq 0 ] || die "missing coturn (for the tests); run as root to install it: sudo npm run setup"
+  command -v apt-get >/dev/null 2>&1 || die "missing coturn (for the tests) and no apt-get here: install it with your package manager"
+  say "installing coturn (test oracle; its service stays off)"
+  export DEBIAN_FRONTEND=noninteractive
+  policy=/usr/sbin/policy-rc.d
+  made_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# natmatrix setup: no service starts while coturn is installed\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    made_policy=1
+  fi
+  [ "${updated:-0}" = 1 ] || apt-get update -qq
+  apt-get install -y -qq --no-install-recommends coturn >/dev/null || { [ "$made_policy" = 1 ] && rm -f "$policy"; die "apt-get could not install coturn"; }
+  [ "$made_policy" = 1 ] && rm -f "$policy"
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now coturn.service >/dev/null 2>&1 || true
+  fi
 fi
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
