@@ -10,7 +10,7 @@ import { buildLab, type Lab } from './lab.ts';
 import { classifyOnLab, misbehaving } from './classify.ts';
 import { findNat, natInfo } from './nat.ts';
 import { MAX_JOBS, plan, topologyJson } from './plan.ts';
-import { renderJson, renderMarkdown, renderTerminal, summarize } from './report.ts';
+import { progressLine, renderJson, renderMarkdown, renderTerminal, summarize } from './report.ts';
 import { RunError, runAttempts } from './run.ts';
 import { ROOT, UsageError, listScenarios, loadScenario, type Scenario } from './scenario.ts';
 import { Teardown, unwindOnSignals } from './teardown.ts';
@@ -154,11 +154,7 @@ async function main(argv: string[]): Promise<number> {
       outDir,
       pcap: o.pcap ?? false,
       onAttempt: progress
-        ? (done, total) => {
-            const elapsed = (performance.now() - t0) / 1000;
-            const eta = (elapsed / done) * (total - done);
-            process.stderr.write(`\r\x1b[K  ${done}/${total} tries · ${elapsed.toFixed(1)} s elapsed · ETA ${eta.toFixed(1)} s`);
-          }
+        ? (done, total) => process.stderr.write(`\r\x1b[K${progressLine(done, total, performance.now() - t0)}`)
         : undefined,
     });
     if (progress) process.stderr.write('\r\x1b[K');

@@ -208,3 +208,9 @@ export function renderMarkdown(report: Report): string {
     '',
   ].join('\n');
 }
+
+/** The live progress line of a run (TTY only): tries done, elapsed, and a linear ETA. */
+export function progressLine(done: number, total: number, elapsedMs: number): string {
+  const eta = done > 0 ? (elapsedMs / done) * (total - done) : null;
+  return `  ${done}/${total} tries · ${(elapsedMs / 1000).toFixed(1)} s elapsed · ETA ${eta === null ? '–' : `${(eta / 1000).toFixed(1)} s`}`;
+}

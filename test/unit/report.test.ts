@@ -1,6 +1,6 @@
 import test from 'ava';
 import { wilson } from '../../harness/judge.ts';
-import { cellAt, renderJson, renderMarkdown, renderTerminal, summarize } from '../../harness/report.ts';
+import { cellAt, progressLine, renderJson, renderMarkdown, renderTerminal, summarize } from '../../harness/report.ts';
 import type { Cell, Expected, Report } from '../../harness/types.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -328,3 +328,9 @@ test('markdown: success rate with its Wilson interval, and long reason lists cut
   t.notRegex(md, /second/);
 });
 
+
+test('progress line: done/total, elapsed and a linear ETA', (t) => {
+  t.is(progressLine(10, 40, 2500), '  10/40 tries · 2.5 s elapsed · ETA 7.5 s');
+  t.is(progressLine(0, 40, 100), '  0/40 tries · 0.1 s elapsed · ETA –');
+  t.is(progressLine(40, 40, 9000), '  40/40 tries · 9.0 s elapsed · ETA 0.0 s');
+});
