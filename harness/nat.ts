@@ -6,8 +6,8 @@ import { fileURLToPath } from 'node:url';
 import type { Filtering, Mapping, NatTypeInfo } from './types.ts';
 
 export interface NatType extends NatTypeInfo {
-  /** file in nft/ holding the chains of this type */
-  template: string;
+  /** files in nft/ whose chains make up this type, rendered into one table */
+  templates: string[];
   /** one sentence on how the rules achieve the behaviour */
   essence: string;
 }
@@ -15,39 +15,72 @@ export interface NatType extends NatTypeInfo {
 const EI: Mapping = 'endpoint-independent';
 const AD: Mapping = 'address-dependent';
 const APD: Mapping = 'address-and-port-dependent';
+const BEHAVIOURS: Mapping[] = [EI, AD, APD];
 
+/** RFC 4787 abbreviations: EIM / ADM / APDM for mapping, EIF / ADF / APDF for filtering. */
+const ABBREV: Record<Mapping, string> = { [EI]: 'ei', [AD]: 'ad', [APD]: 'apd' };
+const SHORT: Record<Mapping, string> = { [EI]: 'EI', [AD]: 'AD', [APD]: 'APD' };
+
+const MAPPING_ESSENCE: Record<Mapping, string> = {
+  [EI]: '`masquerade persistent` (one port-preserving mapping per internal endpoint)',
+  [AD]: '`snat` to a port hashed from internal endpoint and remote address (`jhash ip saddr . udp sport . ip daddr`)',
+  [APD]: '`masquerade random` (a fresh random port per remote endpoint)',
+};
+const FILTERING_ESSENCE: Record<Filtering, string> = {
+  [EI]: 'dynamic map external port → internal endpoint, learned after SNAT; dnat from anyone',
+  [AD]: 'the same map, dnat only when `external port . remote ip` is in a set of addresses the host sent to',
+  [APD]: 'conntrack alone: only replies from the exact remote endpoint',
+};
+
+/** The friendly names of RFC 3489 and Polykey, for the behaviours they denote. */
+const FRIENDLY: Array<[string, string, string, Mapping, Filtering]> = [
+  ['full-cone', 'FC', 'full cone', EI, EI],
+  ['address-restricted', 'AR', 'address-restricted cone', EI, AD],
+  ['port-restricted', 'PR', 'port-restricted cone', EI, APD],
+  ['symmetric', 'SYM', 'symmetric', APD, APD],
+];
+
+/** Canonical name of a behaviour: "eim-adf" etc. */
+export function behaviourName(mapping: Mapping, filtering: Filtering): string {
+  return `${ABBREV[mapping]}m-${ABBREV[filtering]}f`;
+}
+
+function behaviour(mapping: Mapping, filtering: Filtering): NatType {
+  const friendly = FRIENDLY.find(([, , , m, f]) => m === mapping && f === filtering);
+  const canonical = behaviourName(mapping, filtering);
+  return {
+    name: friendly?.[0] ?? canonical,
+    short: friendly?.[1] ?? `${SHORT[mapping]}M/${SHORT[filtering]}F`,
+    title: friendly?.[2] ?? `${mapping} mapping, ${filtering} filtering`,
+    mapping,
+    filtering,
+    templates: [`mapping-${mapping}.nft`, `filtering-${filtering}.nft`],
+    essence: `${MAPPING_ESSENCE[mapping]}; ${FILTERING_ESSENCE[filtering]}`,
+  };
+}
+
+/** Every NAT type: Polykey's DMZ, then the nine RFC 4787 mapping × filtering combinations, the four
+ * with friendly names first. */
 export const NAT_TYPES: readonly NatType[] = [
   {
-    name: 'dmz', short: 'DMZ', title: 'DMZ (static port forward)', mapping: EI, filtering: EI as Filtering,
-    template: 'dmz.nft',
+    name: 'dmz', short: 'DMZ', title: 'DMZ (static port forward)', mapping: EI, filtering: EI,
+    templates: ['dmz.nft'],
     essence: 'static `snat` of the host socket to EXT:PORT plus `dnat` of EXT:PORT back to it',
   },
-  {
-    name: 'full-cone', short: 'FC', title: 'full cone', mapping: EI, filtering: EI,
-    template: 'full-cone.nft',
-    essence: '`masquerade persistent`; dynamic map of external port → host endpoint, learned after SNAT, dnats from anyone',
-  },
-  {
-    name: 'address-restricted', short: 'AR', title: 'address-restricted cone', mapping: EI, filtering: AD,
-    template: 'address-restricted.nft',
-    essence: 'full cone, but dnat only when `external port . remote ip` is in a set of addresses the host sent to',
-  },
-  {
-    name: 'port-restricted', short: 'PR', title: 'port-restricted cone', mapping: EI, filtering: APD,
-    template: 'port-restricted.nft',
-    essence: '`masquerade persistent`: conntrack admits replies from the exact remote endpoint only',
-  },
-  {
-    name: 'symmetric', short: 'SYM', title: 'symmetric', mapping: APD, filtering: APD,
-    template: 'symmetric.nft',
-    essence: '`masquerade random`: a fresh random external port per remote endpoint',
-  },
+  ...FRIENDLY.map(([, , , m, f]) => behaviour(m, f)),
+  ...BEHAVIOURS.flatMap((m) => BEHAVIOURS.map((f) => [m, f] as const))
+    .filter(([m, f]) => !FRIENDLY.some(([, , , fm, ff]) => fm === m && ff === f))
+    .map(([m, f]) => behaviour(m, f)),
 ];
+
+/** The five types of the textbook matrix. */
+export const CLASSIC_TYPES = ['dmz', 'full-cone', 'address-restricted', 'port-restricted', 'symmetric'];
 
 const ALIASES: Record<string, string> = {
   'restricted-cone': 'address-restricted',
   'port-restricted-cone': 'port-restricted',
   'fc': 'full-cone', 'ar': 'address-restricted', 'pr': 'port-restricted', 'sym': 'symmetric',
+  ...Object.fromEntries(FRIENDLY.map(([name, , , m, f]) => [behaviourName(m, f), name])),
 };
 
 export function natNames(): string[] {
@@ -57,7 +90,7 @@ export function natNames(): string[] {
 /** Look a NAT type up by name or alias; undefined when unknown. */
 export function findNat(name: string): NatType | undefined {
   const key = name.toLowerCase();
-  const canonical = ALIASES[key] ?? key;
+  const canonical = Object.hasOwn(ALIASES, key) ? ALIASES[key]! : key;
   return NAT_TYPES.find((t) => t.name === canonical);
 }
 
@@ -104,16 +137,21 @@ function nftValue(name: keyof RouterVars, value: string | number): string {
  * Loading it with `nft -f` replaces whatever the router had, dynamic maps included.
  */
 export function renderRuleset(type: NatType, vars: RouterVars): string {
-  const body = [template(type.template), template('wan-firewall.nft')];
+  const files = [...type.templates, 'wan-firewall.nft'];
+  const body = files.map(template);
   const used = new Set<string>();
   for (const part of body) for (const m of part.matchAll(/\$([A-Z_]+)/g)) used.add(m[1]!);
   const defines: string[] = [];
   for (const name of [...used].sort()) {
-    if (!(name in vars)) throw new Error(`nft template ${type.template} uses $${name}, which the renderer does not know`);
+    if (!(name in vars)) {
+      const file = files.find((f, i) => body[i]!.includes(`$${name}`));
+      throw new Error(`nft template ${file} uses $${name}, which the renderer does not know`);
+    }
     const key = name as keyof RouterVars;
     defines.push(`define ${name} = ${nftValue(key, vars[key])}`);
   }
   const indent = (s: string) => s.trimEnd().split('\n').map((l) => (l ? '  ' + l : l)).join('\n');
+  // a template may be comments only (address-and-port-dependent filtering adds no rules)
   return [
     `# natmatrix router: ${type.name} (${type.mapping} mapping, ${type.filtering} filtering)`,
     'flush ruleset',

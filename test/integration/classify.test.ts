@@ -13,10 +13,15 @@ const DECLARED: Record<string, [string, string]> = {
   'address-restricted': ['endpoint-independent', 'address-dependent'],
   'port-restricted': ['endpoint-independent', 'address-and-port-dependent'],
   symmetric: ['address-and-port-dependent', 'address-and-port-dependent'],
+  'adm-eif': ['address-dependent', 'endpoint-independent'],
+  'adm-adf': ['address-dependent', 'address-dependent'],
+  'adm-apdf': ['address-dependent', 'address-and-port-dependent'],
+  'apdm-eif': ['address-and-port-dependent', 'endpoint-independent'],
+  'apdm-adf': ['address-and-port-dependent', 'address-dependent'],
 };
 
 if (needsRoot(test)) {
-  test.serial('npm run classify: every router measures as declared', async (t) => {
+  test.serial('npm run classify: all nine RFC 4787 combinations and DMZ measure as declared', async (t) => {
     const before = await namespaces();
     const r = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/classify-cli.ts'), '--json'], { reject: false, cwd: ROOT });
     t.is(r.exitCode, 0, r.stderr);
@@ -31,6 +36,9 @@ if (needsRoot(test)) {
     t.is(new Set(sym.mapped.mapping.map((m) => m.split(':')[1])).size, 3);
     const fc = results.find((x) => x.nat === 'full-cone')!;
     t.is(new Set(fc.mapped.mapping).size, 1);
+    // address-dependent mapping: one port for both ports of the second address, another for the first
+    const adm = results.find((x) => x.nat === 'adm-apdf')!.mapped.mapping;
+    t.true(adm[0] !== adm[1] && adm[1] === adm[2], adm.join(' '));
     t.regex(r.stderr, /symmetric\s+APD \/ APD\s+APD \/ APD\s+no\s+✓/);
     t.deepEqual(await namespaces(), before);
   });
@@ -46,10 +54,11 @@ if (needsRoot(test)) {
   });
 
   test.serial('--verify refuses a matrix on a deliberately mislabelled router: exit 2, no report', async (t) => {
-    // a template folder where "full-cone" is really symmetric NAT
+    // a template folder where endpoint-independent behaviour is really symmetric: "full-cone" lies
     const nft = tempDir('lying-nft');
     for (const f of readdirSync(join(ROOT, 'nft'))) copyFileSync(join(ROOT, 'nft', f), join(nft, f));
-    copyFileSync(join(ROOT, 'nft/symmetric.nft'), join(nft, 'full-cone.nft'));
+    copyFileSync(join(ROOT, 'nft/mapping-address-and-port-dependent.nft'), join(nft, 'mapping-endpoint-independent.nft'));
+    copyFileSync(join(ROOT, 'nft/filtering-address-and-port-dependent.nft'), join(nft, 'filtering-endpoint-independent.nft'));
     const out = join(tempDir('verify-bad'), 'run');
     mkdirSync(out);
     const before = await namespaces();

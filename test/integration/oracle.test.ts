@@ -30,7 +30,7 @@ function verdict(output: string, what: 'Mapping' | 'Filtering'): string {
 const hasCoturn = async () => (await execa('sh', ['-c', 'command -v turnutils_natdiscovery && command -v turnserver'], { reject: false })).exitCode === 0;
 
 if (needsRoot(test)) {
-  test('coturn natdiscovery, classify and the registry agree on all five routers', async (t) => {
+  test('coturn natdiscovery, classify and the registry agree on DMZ and all nine RFC 4787 combinations', async (t) => {
     t.true(await hasCoturn(), 'coturn is missing: sudo npm run setup installs it');
     const teardown = new Teardown();
     const state = mkdtempSync(join(tmpdir(), 'natmatrix-turn-'));

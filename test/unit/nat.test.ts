@@ -47,9 +47,20 @@ const count = (text: string, needle: string) => text.split(needle).length - 1;
 // ---------------------------------------------------------------------------------------------
 // registry
 
-test('registry holds exactly the five types, in table order', (t) => {
-  t.deepEqual(natNames(), TABLE.map(([n]) => n));
-  t.is(NAT_TYPES.length, 5);
+test('registry: the five classic types first, then the rest of the RFC 4787 grid, each combination once', (t) => {
+  t.deepEqual(natNames().slice(0, 5), TABLE.map(([n]) => n));
+  t.is(NAT_TYPES.length, 10);
+  const grid = NAT_TYPES.filter((n) => n.name !== 'dmz').map((n) => `${n.mapping}/${n.filtering}`);
+  t.is(new Set(grid).size, 9, 'all nine mapping × filtering combinations, none twice');
+  t.deepEqual(natNames().slice(5), ['adm-eif', 'adm-adf', 'adm-apdf', 'apdm-eif', 'apdm-adf']);
+});
+
+test('canonical behaviour names are aliases of the friendly ones', (t) => {
+  t.is(findNat('eim-eif')?.name, 'full-cone');
+  t.is(findNat('eim-adf')?.name, 'address-restricted');
+  t.is(findNat('eim-apdf')?.name, 'port-restricted');
+  t.is(findNat('apdm-apdf')?.name, 'symmetric');
+  t.is(findNat('ADM-EIF')?.mapping, 'address-dependent');
 });
 
 for (const [name, short, mapping, filtering] of TABLE) {
@@ -59,7 +70,7 @@ for (const [name, short, mapping, filtering] of TABLE) {
     t.is(n.short, short);
     t.is(n.mapping, mapping);
     t.is(n.filtering, filtering);
-    t.is(n.template, `${name}.nft`);
+    t.deepEqual(n.templates, name === 'dmz' ? ['dmz.nft'] : [`mapping-${mapping}.nft`, `filtering-${filtering}.nft`]);
     t.true(n.title.length > 0);
     t.true(n.essence.length > 0);
   });
@@ -236,7 +247,7 @@ test('every type renders a different ruleset', (t) => {
 });
 
 test('a template using an unknown variable throws, naming the template and the variable', (t) => {
-  const bad: NatType = { ...nat('symmetric'), name: 'bad', template: '../test/fixtures/bad-template.nft' };
+  const bad: NatType = { ...nat('symmetric'), name: 'bad', templates: ['mapping-endpoint-independent.nft', '../test/fixtures/bad-template.nft'] };
   const err = t.throws(() => renderRuleset(bad, VARS));
   t.true(err?.message.includes('$NOPE'), err?.message);
   t.true(err?.message.includes('bad-template.nft'), err?.message);
