@@ -65,7 +65,9 @@ if (needsRoot(test)) {
     const r = await cli(['symmetric-vs-cone', '--verify', '--out', out], { NMX_NFT_DIR: nft });
     t.is(r.exitCode, 2, r.all);
     t.is(r.stderr.trim().split('\n').length, 1);
-    t.regex(r.stderr, /--verify: full-cone is declared endpoint-independent mapping \/ endpoint-independent filtering but measured address-and-port-dependent \/ address-and-port-dependent; refusing to report a matrix/);
+    t.regex(r.stderr, /--verify: full-cone is declared endpoint-independent mapping \/ endpoint-independent filtering but measured address-and-port-dependent \/ address-and-port-dependent; /);
+    t.regex(r.stderr, /; port-restricted is declared .* but measured address-and-port-dependent \/ address-and-port-dependent; refusing to report a matrix/);
+    t.notRegex(r.stderr, /symmetric is declared/, 'the router that tells the truth is not accused');
     t.false(existsSync(join(out, 'report.json')));
     t.deepEqual(await namespaces(), before);
   });
