@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { classifyOnLab, renderClassification } from './classify.ts';
 import { EnvironmentError, preflight } from './host.ts';
 import { buildLab } from './lab.ts';
-import { findNat, NAT_TYPES, natNames, type NatType } from './nat.ts';
+import { findNat, knownNats, NAT_TYPES, type NatType } from './nat.ts';
 import { topologyPlan } from './plan.ts';
 import { UsageError } from './scenario.ts';
 import { Teardown, unwindOnSignals } from './teardown.ts';
@@ -16,7 +16,7 @@ import { Teardown, unwindOnSignals } from './teardown.ts';
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({ allowPositionals: true, options: { json: { type: 'boolean' }, out: { type: 'string' } } });
   const types: NatType[] = positionals.length
-    ? positionals.map((n) => findNat(n) ?? (() => { throw new UsageError(`unknown NAT type "${n}" (known: ${natNames().join(', ')})`); })())
+    ? positionals.map((n) => findNat(n) ?? (() => { throw new UsageError(`unknown NAT type "${n}" (known: ${knownNats()})`); })())
     : [...NAT_TYPES];
   preflight();
   const outDir = values.out ?? mkdtempSync(join(tmpdir(), 'natmatrix-classify-'));

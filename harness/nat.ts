@@ -87,6 +87,14 @@ export function natNames(): string[] {
   return NAT_TYPES.map((t) => t.name);
 }
 
+/** For messages: every type's name, with its canonical RFC 4787 name where the two differ. */
+export function knownNats(): string {
+  return NAT_TYPES.map((t) => {
+    const canonical = t.name === 'dmz' ? t.name : behaviourName(t.mapping, t.filtering);
+    return canonical === t.name ? t.name : `${t.name} (${canonical})`;
+  }).join(', ');
+}
+
 /** Look a NAT type up by name or alias; undefined when unknown. */
 export function findNat(name: string): NatType | undefined {
   const key = name.toLowerCase();

@@ -5,7 +5,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { findNat, natNames } from './nat.ts';
+import { expectedByModel, MODELS } from './model.ts';
+import { findNat, knownNats } from './nat.ts';
 import type { Expected } from './types.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -21,7 +22,7 @@ export class UsageError extends Error {
 }
 
 const natName = z.string().superRefine((name, ctx) => {
-  if (!findNat(name)) ctx.addIssue({ code: 'custom', message: `unknown NAT type "${name}" (known: ${natNames().join(', ')})` });
+  if (!findNat(name)) ctx.addIssue({ code: 'custom', message: `unknown NAT type "${name}" (known: ${knownNats()})` });
 });
 
 const expected = z.enum(['direct', 'failed']);
@@ -35,7 +36,9 @@ export const scenarioSchema = z
     tries: z.number().int().min(1).max(1000).default(1),
     timeoutMs: z.number().int().min(50).max(600_000).default(1000),
     agent: z.object({ peer: z.string().min(1), rendezvous: z.string().min(1) }).strict().optional(),
-    expect: z.record(z.string(), z.record(z.string(), expected)),
+    /** derive every expectation not given in `expect` from this model (harness/model.ts) */
+    expectModel: z.enum(MODELS).optional(),
+    expect: z.record(z.string(), z.record(z.string(), expected)).default({}),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -49,8 +52,8 @@ export const scenarioSchema = z
     }
     for (const a of s.a) {
       for (const b of s.b) {
-        if (s.expect[a]?.[b] === undefined) {
-          ctx.addIssue({ code: 'custom', path: ['expect', a], message: `no expected outcome for ${a} × ${b} (add expect["${a}"]["${b}"]: "direct" | "failed")` });
+        if (s.expect[a]?.[b] === undefined && s.expectModel === undefined) {
+          ctx.addIssue({ code: 'custom', path: ['expect', a], message: `no expected outcome for ${a} × ${b} (add expect["${a}"]["${b}"]: "direct" | "failed", or expectModel: "udp-punch")` });
         }
       }
     }
@@ -76,10 +79,13 @@ export function defineScenario(s: ScenarioInput): ScenarioInput {
   return s;
 }
 
+/** A pairing's expected outcome: the scenario's own word for it, else its model's. */
 export function expectedOf(s: ScenarioData, a: string, b: string): Expected {
   const e = s.expect[a]?.[b];
-  if (e === undefined) throw new Error(`no expectation for ${a} × ${b}`);
-  return e;
+  if (e !== undefined) return e;
+  const [na, nb] = [findNat(a), findNat(b)];
+  if (s.expectModel !== undefined && na && nb) return expectedByModel(na, nb);
+  throw new Error(`no expectation for ${a} × ${b}`);
 }
 
 /** Validate raw data; throws UsageError with one line naming each bad field. */

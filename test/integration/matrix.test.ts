@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { cell, cli, FIXTURES, hostState, namespaces, needsRoot, processesOfRun, readReport, runIdOf, tempDir } from './helpers.ts';
+import { cell, cli, FIXTURES, hostState, isRoot, namespaces, needsRoot, processesOfRun, readReport, runIdOf, tempDir } from './helpers.ts';
 
 // The textbook 5 × 5 UDP punch matrix (reference/nat-lab.md): only SYM×SYM, SYM×PR and PR×SYM fail.
 const TYPES = ['dmz', 'full-cone', 'address-restricted', 'port-restricted', 'symmetric'];
@@ -81,5 +81,19 @@ if (needsRoot(test)) {
     t.regex(readFileSync(join(out, 'report.md'), 'utf8'), /❌ 1 of 3 pairings|❌ 2 of 3 pairings/);
     t.deepEqual(await namespaces(`nmx-${runIdOf(out)}-`), []);
     t.deepEqual(await hostState(), before, 'a failing run leaves the host as it found it');
+  });
+}
+
+if (isRoot) {
+  test.serial('rfc4787-grid: all 81 pairings of the nine behaviours match the model', async (t) => {
+    const out = tempDir('grid');
+    const r = await cli(['rfc4787-grid', '--tries', '1', '--out', out]);
+    t.is(r.exitCode, 0, r.all);
+    const report = readReport(out);
+    t.is(report.cells.length, 81);
+    t.is(report.summary.matched, 81);
+    // the grid is not trivial: both outcomes occur
+    t.true(report.cells.filter((c) => c.outcome === 'failed').length >= 20);
+    t.true(report.cells.filter((c) => c.outcome === 'direct').length >= 40);
   });
 }

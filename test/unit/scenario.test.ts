@@ -14,7 +14,7 @@ import {
   type ScenarioInput,
 } from '../../harness/scenario.ts';
 
-const KNOWN = 'dmz, full-cone, address-restricted, port-restricted, symmetric';
+const KNOWN = 'dmz, full-cone (eim-eif), address-restricted (eim-adf), port-restricted (eim-apdf), symmetric (apdm-apdf), adm-eif, adm-adf, adm-apdf, apdm-eif, apdm-adf';
 const FILE = '/tmp/x.ts';
 
 const base = (): ScenarioInput => ({

@@ -1,0 +1,39 @@
+// The expectation model: whether the shipped udp-punch strategy gets a direct path between two NATs,
+// derived from their RFC 4787 behaviours instead of typed cell by cell.
+//
+// The strategy: each peer registers with the rendezvous from its one socket (so the rendezvous learns
+// E_A and E_B, each side's mapping towards the rendezvous), then pings the other's E and answers every
+// ping at the source it came from (peer-reflexive). The path opens as soon as one ping, say A's to E_B,
+// gets through B's filter: B's answer then leaves through the very flow the ping created, so it comes
+// from E_B — the endpoint A aimed at — and passes A's filter whatever it is. A's ping gets through when
+//   - B filters endpoint-independently; or
+//   - B filters by address and maps endpoint-independently: B's own pings to A left from E_B, opening
+//     E_B to A's address (with any other mapping they left from another port); or
+//   - B filters by address and port, and both map endpoint-independently: B aimed at exactly the
+//     endpoint A's pings come from.
+// The peers get a direct path when this holds in either direction. A DMZ is endpoint-independent in
+// both. It gives the textbook matrix (only SYM×SYM, SYM×PR, PR×SYM fail), and the rfc4787-grid scenario
+// checks all 81 pairings of the nine behaviours against real kernels.
+//
+// (A first version also required B's answer to leave from a mapping A's filter admits; the grid showed
+// it always does, because the answer rides the ping's own conntrack entry.)
+import type { NatType } from './nat.ts';
+import type { Expected } from './types.ts';
+
+const EI = 'endpoint-independent';
+const AD = 'address-dependent';
+
+/** Does a ping from a peer behind `from` to the rendezvous-learned endpoint of `to` get in? */
+function pingAdmitted(from: NatType, to: NatType): boolean {
+  if (to.filtering === EI) return true;
+  if (to.filtering === AD) return to.mapping === EI;
+  return to.mapping === EI && from.mapping === EI;
+}
+
+/** What the udp-punch agent should achieve between a peer behind `a` and one behind `b`. */
+export function expectedByModel(a: NatType, b: NatType): Expected {
+  return pingAdmitted(a, b) || pingAdmitted(b, a) ? 'direct' : 'failed';
+}
+
+export const MODELS = ['udp-punch'] as const;
+export type Model = (typeof MODELS)[number];

@@ -1,0 +1,39 @@
+import test from 'ava';
+import { expectedByModel } from '../../harness/model.ts';
+import { CLASSIC_TYPES, findNat } from '../../harness/nat.ts';
+import { parseScenario, expectedOf } from '../../harness/scenario.ts';
+
+const nat = (n: string) => findNat(n)!;
+const TEXTBOOK_FAILS = new Set(['symmetric|symmetric', 'symmetric|port-restricted', 'port-restricted|symmetric']);
+
+test('the model reproduces the textbook 5 × 5 matrix', (t) => {
+  for (const a of CLASSIC_TYPES) {
+    for (const b of CLASSIC_TYPES) {
+      t.is(expectedByModel(nat(a), nat(b)), TEXTBOOK_FAILS.has(`${a}|${b}`) ? 'failed' : 'direct', `${a} × ${b}`);
+    }
+  }
+});
+
+test('the model is symmetric in its two sides', (t) => {
+  const grid = ['ei', 'ad', 'apd'].flatMap((m) => ['ei', 'ad', 'apd'].map((f) => `${m}m-${f}f`));
+  for (const a of grid) for (const b of grid) t.is(expectedByModel(nat(a), nat(b)), expectedByModel(nat(b), nat(a)), `${a} × ${b}`);
+});
+
+test('address-dependent mapping: fails against address filtering on both sides, passes against EIF', (t) => {
+  t.is(expectedByModel(nat('adm-adf'), nat('adm-adf')), 'failed');
+  t.is(expectedByModel(nat('adm-apdf'), nat('port-restricted')), 'failed');
+  // the answer rides the ping's own conntrack entry, so APDF on the pinging side does not matter
+  t.is(expectedByModel(nat('adm-apdf'), nat('adm-eif')), 'direct');
+  t.is(expectedByModel(nat('symmetric'), nat('apdm-eif')), 'direct');
+});
+
+test('expectModel fills what expect leaves out; expect still overrides a cell', (t) => {
+  const s = parseScenario(
+    { name: 'm', description: 'd', a: ['symmetric'], b: ['full-cone', 'port-restricted'], expectModel: 'udp-punch', expect: { symmetric: { 'full-cone': 'failed' } } },
+    '/tmp/m.ts',
+  );
+  t.is(expectedOf(s, 'symmetric', 'full-cone'), 'failed', 'the scenario overrides the model');
+  t.is(expectedOf(s, 'symmetric', 'port-restricted'), 'failed', 'from the model');
+  const err = t.throws(() => parseScenario({ name: 'm', description: 'd', a: ['symmetric'], b: ['full-cone'] }, '/tmp/m.ts'));
+  t.regex(err?.message ?? '', /no expected outcome for symmetric × full-cone .*or expectModel: "udp-punch"/);
+});
