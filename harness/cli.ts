@@ -51,6 +51,19 @@ function positiveInt(name: string, value: string | undefined, max = Number.MAX_S
   return n;
 }
 
+/** mkdir -p, one level at a time: Node 20's recursive mkdirSync loops forever under /proc. */
+function makeDirs(dir: string): void {
+  const parts = dir.split('/').filter(Boolean);
+  for (let i = 1; i <= parts.length; i++) {
+    const path = '/' + parts.slice(0, i).join('/');
+    try {
+      mkdirSync(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+}
+
 function utcStamp(d: Date): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 }
@@ -133,7 +146,7 @@ async function main(argv: string[]): Promise<number> {
   const startedAt = new Date();
   const outDir = resolve(o.out ?? resolve(ROOT, 'runs', `${utcStamp(startedAt)}-${scenario.name}-${p.runId}`));
   try {
-    mkdirSync(outDir, { recursive: true });
+    makeDirs(outDir);
     writeFileSync(resolve(outDir, 'topology.json'), JSON.stringify(topologyJson(p), null, 2) + '\n');
   } catch (cause) {
     throw new UsageError(`cannot write the run folder ${outDir}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message} (choose another with --out)`, { cause });
