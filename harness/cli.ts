@@ -28,7 +28,7 @@ options:
   --tries N          tries per pairing (default: the scenario's)
   --timeout MS       punch window per try in ms (default: the scenario's)
   --jobs N           pairings run at once, each on its own routers (default: tries expected to fail + 2 per core)
-  --out DIR          run folder (default: runs/<UTC timestamp>-<name>/)
+  --out DIR          run folder (default: runs/<UTC timestamp>-<name>-<run id>/)
   --json             print report.json on stdout (human output goes to stderr)
   --keep             leave the topology up for inspection; tear down later with npm run clean
   --verify           classify every router first (RFC 5780-style, as npm run classify) and refuse,
@@ -42,7 +42,8 @@ options:
   -h, --help         this text
 
 exit codes: 0 every pairing as expected · 1 some pairing differs from its expectation ·
-            2 usage or environment error (nothing ran) · 3 an agent or the harness failed (cell "error")`;
+            2 usage or environment error, or --verify found a router not as declared (no matrix) ·
+            3 an agent or the harness failed (cell "error")`;
 
 function positiveInt(name: string, value: string | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;

@@ -52,8 +52,9 @@ if ! command -v turnutils_natdiscovery >/dev/null 2>&1; then
   fi
 fi
 
-node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-[ "$node_major" -ge 20 ] || die "natmatrix needs Node.js 20 or newer (found $(node --version 2>/dev/null || echo none))"
+# util.styleText (terminal colours) arrived in Node 20.12
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 12) ? 0 : 1)' 2>/dev/null \
+  || die "natmatrix needs Node.js 20.12 or newer (found $(node --version 2>/dev/null || echo none))"
 
 say "installing npm packages (npm ci)"
 npm ci --no-audit --no-fund --loglevel=error
