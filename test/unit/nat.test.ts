@@ -207,10 +207,10 @@ test('port-restricted: masquerade persistent, no fcmap, no prerouting dnat', (t)
 
 test('full-cone: fcmap learned after SNAT, prerouting dnat via @fcmap from anyone', (t) => {
   const text = renderRuleset(nat('full-cone'), VARS);
-  t.regex(text, /map fcmap \{ type inet_service : ipv4_addr \. inet_service;/);
+  t.regex(text, /map fcmap \{ type inet_proto \. inet_service : ipv4_addr \. inet_service;/);
   const pre = chain(text, 'pre');
   t.regex(pre, /type nat hook prerouting priority dstnat;/);
-  t.regex(pre, /iifname \$WAN udp dport @fcmap dnat ip to udp dport map @fcmap/);
+  t.regex(pre, /iifname \$WAN meta l4proto \. th dport @fcmap dnat ip to meta l4proto \. th dport map @fcmap/);
   t.regex(chain(text, 'post'), /oifname \$WAN masquerade persistent/);
   const learn = chain(text, 'learn');
   t.regex(learn, /priority srcnat \+ 10;/);
@@ -220,18 +220,18 @@ test('full-cone: fcmap learned after SNAT, prerouting dnat via @fcmap from anyon
 
 test('address-restricted: arset of contacted addresses gates the dnat', (t) => {
   const text = renderRuleset(nat('address-restricted'), VARS);
-  t.regex(text, /set arset \{ type inet_service \. ipv4_addr;/);
+  t.regex(text, /set arset \{ type inet_proto \. inet_service \. ipv4_addr;/);
   t.regex(text, /map fcmap \{/);
   const pre = chain(text, 'pre');
-  t.regex(pre, /iifname \$WAN udp dport \. ip saddr @arset dnat ip to udp dport map @fcmap/);
-  t.false(pre.includes('udp dport @fcmap'), 'must not forward from anyone');
-  t.regex(chain(text, 'learn'), /update @arset \{ udp sport \. ip daddr \}/);
+  t.regex(pre, /iifname \$WAN meta l4proto \. th dport \. ip saddr @arset dnat ip to meta l4proto \. th dport map @fcmap/);
+  t.false(pre.includes('th dport @fcmap'), 'must not forward from anyone');
+  t.regex(chain(text, 'learn'), /meta l4proto \{ tcp, udp \} update @arset \{ meta l4proto \. th sport \. ip daddr \}/);
 });
 
 test('dmz: static snat of the host socket and dnat of the forwarded port', (t) => {
   const text = renderRuleset(nat('dmz'), VARS);
-  t.regex(chain(text, 'post'), /ip saddr \$HOST_IP udp sport \$HOST_PORT snat ip to \$WAN_IP:\$DMZ_PORT/);
-  t.regex(chain(text, 'pre'), /udp dport \$DMZ_PORT dnat ip to \$HOST_IP:\$HOST_PORT/);
+  t.regex(chain(text, 'post'), /ip saddr \$HOST_IP meta l4proto \{ tcp, udp \} th sport \$HOST_PORT snat ip to \$WAN_IP:\$DMZ_PORT/);
+  t.regex(chain(text, 'pre'), /meta l4proto \{ tcp, udp \} th dport \$DMZ_PORT dnat ip to \$HOST_IP:\$HOST_PORT/);
   // the static snat precedes the catch-all masquerade
   const post = chain(text, 'post');
   t.true(post.indexOf('snat ip to') < post.indexOf('oifname $WAN masquerade'));
