@@ -10,13 +10,21 @@ import { ROOT, UsageError } from './scenario.ts';
 
 const CACHE = join(ROOT, 'node_modules', '.cache', 'natmatrix', 'agents');
 
-/** Hash of every source file in the agent's folder (what a bundle of it can include). */
+const AGENTS_DIR = join(ROOT, 'agents');
+
+/** Hash of every source file a bundle of the agent can include: the whole agents/ tree for shipped
+ * agents (they share agents/udp-punch/protocol.ts), the agent's own folder for any other. */
 function sourceHash(file: string): string {
-  const dir = dirname(file);
   const h = createHash('sha256').update(file);
-  for (const f of readdirSync(dir).filter((f) => /\.(m?ts|m?js|json)$/.test(f)).sort()) {
-    h.update(f).update(readFileSync(join(dir, f)));
-  }
+  const walk = (dir: string, deep: boolean) => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((x, y) => x.name.localeCompare(y.name))) {
+      const p = join(dir, e.name);
+      if (e.isDirectory() && deep) walk(p, deep);
+      else if (e.isFile() && /\.(m?ts|m?js|json)$/.test(e.name)) h.update(p).update(readFileSync(p));
+    }
+  };
+  const inAgents = file.startsWith(AGENTS_DIR + '/');
+  walk(inAgents ? AGENTS_DIR : dirname(file), inAgents);
   return h.digest('hex').slice(0, 16);
 }
 
