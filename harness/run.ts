@@ -187,6 +187,8 @@ interface AgentRun {
   secret: string;
   rendezvous: string;
   timeoutMs: number;
+  /** when a still-running agent is killed as hung: its own budgets plus a grace */
+  hardMs: number;
   outDir: string;
   teardown: Teardown;
   pcap: boolean;
@@ -196,7 +198,6 @@ async function runPeer(side: Side, att: PlannedAttempt, dir: string, ctx: AgentR
   const rel = relative(ctx.outDir, dir);
   const stdout = join(rel, `${side.role}.stdout`);
   const stderr = join(rel, `${side.role}.stderr`);
-  const hardMs = PAIRING_WAIT_MS + ctx.timeoutMs + HANG_GRACE_MS;
   const started = performance.now();
   const proc = nsStart(side.host, ctx.cmd, {
     env: {
@@ -212,7 +213,7 @@ async function runPeer(side: Side, att: PlannedAttempt, dir: string, ctx: AgentR
     },
     stdoutFile: join(ctx.outDir, stdout),
     stderrFile: join(ctx.outDir, stderr),
-    timeoutMs: hardMs,
+    timeoutMs: ctx.hardMs,
     killGraceMs: 300,
     maxBuffer: 1_000_000,
   });
@@ -255,8 +256,7 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, ctx: AgentRun, rdv: R
   const captures = ctx.pcap ? await Promise.all([lane.a, lane.b].flatMap((s) => [s.wanIf, s.lanIf].map((dev) => startCapture(s, dev, dir, ctx.teardown)))) : [];
   const [ea, eb] = await Promise.all([runPeer(lane.a, att, dir, ctx), runPeer(lane.b, att, dir, ctx)]);
   await Promise.all(captures.map((stop) => stop()));
-  const hardMs = PAIRING_WAIT_MS + ctx.timeoutMs + HANG_GRACE_MS;
-  let verdict = judgeTry(ea, eb, hardMs);
+  let verdict = judgeTry(ea, eb, ctx.hardMs);
   const rdvProblem = rdv.problem();
   if (rdvProblem && verdict.outcome !== 'direct') verdict = { ...verdict, outcome: 'error', reason: `${rdvProblem}; ${verdict.reason}` };
   if (verdict.outcome !== 'direct') {
@@ -280,7 +280,17 @@ export async function runAttempts(lab: Lab, scenario: Scenario, agents: AgentCom
   const secret = randomBytes(16).toString('hex');
   const { peer: peerCmd, rendezvous: rdvCmd } = agents;
   const rdv = startRendezvous(lab, rdvCmd, secret, opts.outDir, teardown);
-  const ctx: AgentRun = { pcap: opts.pcap ?? false, runId: plan.runId, cmd: peerCmd, secret, rendezvous: rdv.address, timeoutMs: plan.timeoutMs, outDir: opts.outDir, teardown };
+  const ctx: AgentRun = {
+    pcap: opts.pcap ?? false,
+    runId: plan.runId,
+    cmd: peerCmd,
+    secret,
+    rendezvous: rdv.address,
+    timeoutMs: plan.timeoutMs,
+    hardMs: PAIRING_WAIT_MS + plan.timeoutMs + HANG_GRACE_MS,
+    outDir: opts.outDir,
+    teardown,
+  };
 
   const queue = [...plan.attempts];
   const attempts: Attempt[] = [];
