@@ -23,7 +23,7 @@ async function main(): Promise<number> {
   const teardown = new Teardown();
   const removeSignals = unwindOnSignals(teardown);
   try {
-    const p = topologyPlan('classify', types.length);
+    const p = topologyPlan('classify', types.length, undefined, { a: types.some((t) => t.layers) ? 2 : 1, b: 1 });
     const lab = await buildLab(p, teardown);
     const results = await classifyOnLab(lab, types, teardown, outDir);
     if (values.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');

@@ -98,7 +98,10 @@ export async function classifyOnLab(lab: Lab, types: NatType[], teardown: Teardo
       lab.plan.lanes.map(async (lane) => {
         await lab.laneReady(lane.index);
         for (let job = queue.shift(); job; job = queue.shift()) {
-          results[job.i] = await classifyRouter(lane.a, job.t, clientCmd, env, outDir, teardown);
+          // a double NAT needs a side with a home router; single types are measured on side A
+          const side = job.t.layers ? [lane.a, lane.b].find((x) => x.inner) : lane.a;
+          if (!side) throw new RunError(`${job.t.name} is a double NAT, but the lab has no two-layer side to measure it on`);
+          results[job.i] = await classifyRouter(side, job.t, clientCmd, env, outDir, teardown);
         }
       }),
     );

@@ -210,6 +210,9 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `npm run scenario … | head` closes our stdout early: keep running (and tearing down) regardless
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {

@@ -50,16 +50,19 @@ function internetBatch(p: Plan): string[] {
   return lines;
 }
 
-function routerBatch(s: Side): string[] {
+/** A router: WAN up with its address, a LAN bridge with one port whose veth peer goes to `downstream`
+ * (as `downIf`), and routes. */
+function routerBatch(r: { wanIp: string; lanIp: string; lanPrefix: number }, downstream: string, downIf: string, routes: string[]): string[] {
   return [
     'link set lo up',
-    ...up(s.wanIf),
-    `addr add ${s.wanIp}/24 dev ${s.wanIf}`,
-    ...bridge(s.lanIf),
-    `addr add ${s.lanIp}/${s.lanPrefix} dev ${s.lanIf}`,
-    `link add h0 type veth peer name eth0 netns ${s.host}`,
-    `link set h0 master ${s.lanIf}`,
+    ...up('wan'),
+    `addr add ${r.wanIp}/24 dev wan`,
+    ...bridge('lan'),
+    `addr add ${r.lanIp}/${r.lanPrefix} dev lan`,
+    `link add h0 type veth peer name ${downIf} netns ${downstream}`,
+    'link set h0 master lan',
     ...up('h0'),
+    ...routes,
   ];
 }
 
@@ -68,14 +71,23 @@ function hostBatch(s: Side): string[] {
     'link set lo up',
     ...up('eth0'),
     `addr add ${s.hostIp}/${s.lanPrefix} dev eth0`,
-    ...TEST_NETS.map((net) => `route add ${net} via ${s.lanIp}`),
+    ...TEST_NETS.map((net) => `route add ${net} via ${s.hostGateway}`),
   ];
 }
 
 async function buildSide(s: Side): Promise<void> {
   // a new namespace does not forward: the only sysctl natmatrix sets, and only in its routers
   await sysctl(s.router, { 'net.ipv4.ip_forward': 1 });
-  await ipBatch(routerBatch(s), { ns: s.router });
+  if (s.inner) {
+    // carrier router → home router → host; the carrier routes the home LAN back (for a single NAT
+    // running on the carrier while the home router only forwards)
+    const home = `${s.hostIp.split('.').slice(0, 3).join('.')}.0/${s.inner.lanPrefix}`;
+    await ipBatch(routerBatch(s, s.inner.router, 'wan', [`route add ${home} via ${s.inner.wanIp}`]), { ns: s.router });
+    await sysctl(s.inner.router, { 'net.ipv4.ip_forward': 1 });
+    await ipBatch(routerBatch(s.inner, s.host, 'eth0', TEST_NETS.map((net) => `route add ${net} via ${s.lanIp}`)), { ns: s.inner.router });
+  } else {
+    await ipBatch(routerBatch(s, s.host, 'eth0', []), { ns: s.router });
+  }
   await ipBatch(hostBatch(s), { ns: s.host });
 }
 

@@ -6,10 +6,13 @@ import { fileURLToPath } from 'node:url';
 import type { Filtering, Mapping, NatTypeInfo } from './types.ts';
 
 export interface NatType extends NatTypeInfo {
-  /** files in nft/ whose chains make up this type, rendered into one table */
+  /** files in nft/ whose chains make up this type, rendered into one table (none for a double NAT) */
   templates: string[];
   /** one sentence on how the rules achieve the behaviour */
   essence: string;
+  /** a double NAT ("home+carrier"): a home router behind a carrier-grade NAT; its mapping and
+   * filtering are the stricter of the two layers' (RFC 6888 CGN behind RFC 4787 CPE) */
+  layers?: { home: NatType; carrier: NatType };
 }
 
 const EI: Mapping = 'endpoint-independent';
@@ -96,10 +99,36 @@ export function knownNats(): string {
 }
 
 /** Look a NAT type up by name or alias; undefined when unknown. */
-export function findNat(name: string): NatType | undefined {
+function findSingle(name: string): NatType | undefined {
   const key = name.toLowerCase();
   const canonical = Object.hasOwn(ALIASES, key) ? ALIASES[key]! : key;
   return NAT_TYPES.find((t) => t.name === canonical);
+}
+
+const STRICTNESS: Mapping[] = [EI, AD, APD];
+const stricter = (x: Mapping, y: Mapping): Mapping => (STRICTNESS.indexOf(x) >= STRICTNESS.indexOf(y) ? x : y);
+
+/**
+ * Look a NAT type up by name or alias; "home+carrier" (e.g. "full-cone+symmetric") is a home router
+ * behind a carrier-grade NAT. Undefined when unknown (a DMZ cannot be a layer of a double NAT: it
+ * forwards one port of one host).
+ */
+export function findNat(name: string): NatType | undefined {
+  const parts = name.split('+');
+  if (parts.length === 1) return findSingle(name);
+  if (parts.length !== 2) return undefined;
+  const [home, carrier] = parts.map(findSingle);
+  if (!home || !carrier || home.name === 'dmz' || carrier.name === 'dmz') return undefined;
+  return {
+    name: `${home.name}+${carrier.name}`,
+    short: `${home.short}+${carrier.short}`,
+    title: `${home.title} behind a ${carrier.title} carrier-grade NAT`,
+    mapping: stricter(home.mapping, carrier.mapping),
+    filtering: stricter(home.filtering, carrier.filtering),
+    templates: [],
+    essence: `home router: ${home.essence}; carrier-grade NAT on 100.64.0.0/10: ${carrier.essence}`,
+    layers: { home, carrier },
+  };
 }
 
 export function natInfo(t: NatType): NatTypeInfo {
@@ -144,7 +173,11 @@ function nftValue(name: keyof RouterVars, value: string | number): string {
  * (as nft `define`s), and one table holding the type's chains plus the WAN firewall.
  * Loading it with `nft -f` replaces whatever the router had, dynamic maps included.
  */
+/** The ruleset of a router that only forwards (the unused home layer of a two-layer side). */
+export const FORWARD_ONLY = 'flush ruleset\n';
+
 export function renderRuleset(type: NatType, vars: RouterVars): string {
+  if (type.layers) throw new Error(`${type.name} is a double NAT: render its home and carrier layers separately`);
   const files = [...type.templates, 'wan-firewall.nft'];
   const body = files.map(template);
   const used = new Set<string>();

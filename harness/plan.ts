@@ -21,9 +21,18 @@ export interface Side {
   lanIp: string;
   lanPrefix: number;
   hostIp: string;
+  /** the host's next hop: the router's LAN address, or the home router's on a two-layer side */
+  hostGateway: string;
   hostPort: number;
   /** external port a DMZ router forwards to the host */
   dmzPort: number;
+  /**
+   * On a two-layer side (scenarios with a double NAT "home+carrier" on this side) `router` is the
+   * carrier-grade NAT, whose LAN is the shared address space 100.64.0.0/24 (RFC 6598), and this is the
+   * home router between it and the host. A single NAT type then runs on the carrier router and the
+   * home router only forwards.
+   */
+  inner?: { router: string; wanIp: string; lanIp: string; lanPrefix: number };
 }
 
 /** A lane is one isolated pair of sites; pairings run one after another in a lane, lanes run at once. */
@@ -93,9 +102,16 @@ export function defaultJobs(attempts: PlannedAttempt[], cpus: number): number {
   return Math.max(1, Math.min(attempts.length, failing + 2 * cpus, 32));
 }
 
-function side(runId: string, lane: number, role: 'a' | 'b'): Side {
+/** How many NAT layers each side's sites have: 2 when any of its types is a double NAT. */
+export interface Layers {
+  a: 1 | 2;
+  b: 1 | 2;
+}
+
+function side(runId: string, lane: number, role: 'a' | 'b', layers: 1 | 2): Side {
   const n = 20 + 2 * lane + (role === 'a' ? 0 : 1);
   const lan = role === 'a' ? '10.0.1.' : '192.168.2.';
+  const shared = '100.64.0.';
   return {
     role,
     router: nsName(runId, `${lane}r${role}`),
@@ -104,12 +120,20 @@ function side(runId: string, lane: number, role: 'a' | 'b'): Side {
     lanIf: 'lan',
     bridgePort: `l${lane}${role}`,
     wanIp: PUBLIC + n,
-    lanIp: lan + '1',
+    lanIp: layers === 2 ? shared + '1' : lan + '1',
     lanPrefix: 24,
     hostIp: lan + '10',
+    hostGateway: lan + '1',
     hostPort: 40000,
     dmzPort: 41000,
+    ...(layers === 2 ? { inner: { router: nsName(runId, `${lane}i${role}`), wanIp: shared + '2', lanIp: lan + '1', lanPrefix: 24 } } : {}),
   };
+}
+
+/** Two layers on a side that holds any double NAT. */
+export function layersOf(scenario: Pick<Scenario, 'a' | 'b'>): Layers {
+  const two = (names: string[]) => (names.some((n) => findNat(n)?.layers) ? 2 : 1);
+  return { a: two(scenario.a), b: two(scenario.b) };
 }
 
 function checkRunId(runId: string): string {
@@ -118,7 +142,7 @@ function checkRunId(runId: string): string {
 }
 
 /** The topology alone: internet, rendezvous node and `lanes` lanes, with no attempts (classify uses it). */
-export function topologyPlan(name: string, lanes: number, runId = newRunId()): Plan {
+export function topologyPlan(name: string, lanes: number, runId = newRunId(), layers: Layers = { a: 1, b: 1 }): Plan {
   checkRunId(runId);
   const n = Math.min(Math.max(1, lanes), MAX_JOBS);
   return {
@@ -126,7 +150,7 @@ export function topologyPlan(name: string, lanes: number, runId = newRunId()): P
     scenario: name,
     internet: { ns: nsName(runId, 'inet'), bridge: 'br0', ip: PUBLIC + '1', prefix: 24, subnet: PUBLIC_SUBNET },
     rendezvous: { ns: nsName(runId, 'rdv'), ip: PUBLIC + '10', altIp: PUBLIC + '11', port: 3478 },
-    lanes: Array.from({ length: n }, (_, i) => ({ index: i, a: side(runId, i, 'a'), b: side(runId, i, 'b') })),
+    lanes: Array.from({ length: n }, (_, i) => ({ index: i, a: side(runId, i, 'a', layers.a), b: side(runId, i, 'b', layers.b) })),
     attempts: [],
     tries: 0,
     timeoutMs: 0,
@@ -156,12 +180,13 @@ export function plan(scenario: Scenario, opts: PlanOptions = {}): Plan {
   attempts.sort((x, y) => Number(x.expected === 'direct') - Number(y.expected === 'direct') || x.cell - y.cell || x.try - y.try);
   const jobs = Math.min(opts.jobs ?? defaultJobs(attempts, opts.cpus ?? availableParallelism()), attempts.length, MAX_JOBS);
   if (jobs < 1) throw new Error('jobs must be at least 1');
-  return { ...topologyPlan(scenario.name, jobs, runId), attempts, tries, timeoutMs, jobs };
+  return { ...topologyPlan(scenario.name, jobs, runId, layersOf(scenario)), attempts, tries, timeoutMs, jobs };
 }
 
 /** Every namespace the plan creates. */
 export function planNamespaces(p: Plan): string[] {
-  return [p.internet.ns, p.rendezvous.ns, ...p.lanes.flatMap((l) => [l.a.router, l.a.host, l.b.router, l.b.host])];
+  const site = (s: Side) => [s.router, ...(s.inner ? [s.inner.router] : []), s.host];
+  return [p.internet.ns, p.rendezvous.ns, ...p.lanes.flatMap((l) => [...site(l.a), ...site(l.b)])];
 }
 
 /** The shape written to topology.json: what a person needs to find and enter every node. */
@@ -183,6 +208,7 @@ export function topologyJson(p: Plan): object {
 function sideJson(s: Side) {
   return {
     router: { namespace: s.router, wan: `${s.wanIf} ${s.wanIp}/24`, lan: `${s.lanIf} ${s.lanIp}/${s.lanPrefix}` },
-    host: { namespace: s.host, address: `eth0 ${s.hostIp}/${s.lanPrefix}`, agentPort: s.hostPort },
+    ...(s.inner ? { homeRouter: { namespace: s.inner.router, wan: `wan ${s.inner.wanIp}/24`, lan: `lan ${s.inner.lanIp}/${s.inner.lanPrefix}` } } : {}),
+    host: { namespace: s.host, address: `eth0 ${s.hostIp}/${s.lanPrefix}`, gateway: s.hostGateway, agentPort: s.hostPort },
   };
 }

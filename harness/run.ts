@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { AgentCommands } from './agent.ts';
 import { judgeCell, judgeTry, readVerdict } from './judge.ts';
-import { renderRuleset, type NatType } from './nat.ts';
+import { FORWARD_ONLY, renderRuleset, type NatType } from './nat.ts';
 import { systemTool } from './host.ts';
 import { conntrackFlush, conntrackList, endPids, nftList, nftLoad, nsStart } from './netns.ts';
 import type { ProcOptions, ProcResult } from './proc.ts';
@@ -131,20 +131,34 @@ function startRendezvous(lab: Lab, cmd: string[], secret: string, outDir: string
   return { address: listen, problem: () => problem };
 }
 
+/**
+ * Give a side's routers the ruleset(s) of `nat` and empty conntrack tables. A double NAT puts its
+ * carrier layer on the side's router and its home layer on the home router; a single NAT on a
+ * two-layer side runs on the outer router while the home router only forwards.
+ */
 export async function resetRouter(side: Side, nat: NatType): Promise<void> {
-  const ruleset = renderRuleset(nat, {
-    WAN: side.wanIf, LAN: side.lanIf, WAN_IP: side.wanIp, HOST_IP: side.hostIp, HOST_PORT: side.hostPort, DMZ_PORT: side.dmzPort,
-  });
-  // new ruleset first (it flushes the dynamic maps), then forget every NAT binding of the previous try
-  await nftLoad(side.router, ruleset);
-  await conntrackFlush(side.router);
+  const carrier = nat.layers?.carrier ?? nat;
+  const home = nat.layers?.home;
+  if (home && !side.inner) throw new Error(`${nat.name} is a double NAT, but ${side.router} has no home router behind it`);
+  const base = { WAN: side.wanIf, LAN: side.lanIf, HOST_PORT: side.hostPort, DMZ_PORT: side.dmzPort };
+  const loads = [nftLoad(side.router, renderRuleset(carrier, { ...base, WAN_IP: side.wanIp, HOST_IP: side.hostIp }))];
+  if (side.inner) {
+    loads.push(nftLoad(side.inner.router, home ? renderRuleset(home, { ...base, WAN_IP: side.inner.wanIp, HOST_IP: side.hostIp }) : FORWARD_ONLY));
+  }
+  // new rulesets first (they flush the dynamic maps), then forget every NAT binding of the previous try
+  await Promise.all(loads);
+  await Promise.all([conntrackFlush(side.router), ...(side.inner ? [conntrackFlush(side.inner.router)] : [])]);
 }
 
 async function snapshotRouter(side: Side, dir: string): Promise<void> {
-  const [nft, ct] = await Promise.allSettled([nftList(side.router), conntrackList(side.router)]);
-  const text = (r: PromiseSettledResult<string>) => (r.status === 'fulfilled' ? r.value + '\n' : `could not read: ${(r.reason as Error).message}\n`);
-  writeFileSync(join(dir, `router-${side.role}.nft`), text(nft));
-  writeFileSync(join(dir, `router-${side.role}.conntrack`), text(ct));
+  const routers: Array<[string, string]> = [[side.router, `router-${side.role}`]];
+  if (side.inner) routers.push([side.inner.router, `router-${side.role}-home`]);
+  for (const [ns, name] of routers) {
+    const [nft, ct] = await Promise.allSettled([nftList(ns), conntrackList(ns)]);
+    const text = (r: PromiseSettledResult<string>) => (r.status === 'fulfilled' ? r.value + '\n' : `could not read: ${(r.reason as Error).message}\n`);
+    writeFileSync(join(dir, `${name}.nft`), text(nft));
+    writeFileSync(join(dir, `${name}.conntrack`), text(ct));
+  }
 }
 
 /** The rendezvous's log lines about one session (it prefixes them with [session]), as evidence. */

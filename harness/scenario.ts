@@ -22,7 +22,10 @@ export class UsageError extends Error {
 }
 
 const natName = z.string().superRefine((name, ctx) => {
-  if (!findNat(name)) ctx.addIssue({ code: 'custom', message: `unknown NAT type "${name}" (known: ${knownNats()})` });
+  if (!findNat(name)) {
+    const hint = name.includes('+') ? '; a double NAT is "home+carrier", two known types other than dmz' : '';
+    ctx.addIssue({ code: 'custom', message: `unknown NAT type "${name}" (known: ${knownNats()}${hint})` });
+  }
 });
 
 const expected = z.enum(['direct', 'failed']);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
 import type { Classification } from '../../harness/classify.ts';
-import { cli, namespaces, needsRoot, ROOT, tempDir } from './helpers.ts';
+import { cli, isRoot, namespaces, needsRoot, readReport, ROOT, tempDir } from './helpers.ts';
 
 const DECLARED: Record<string, [string, string]> = {
   dmz: ['endpoint-independent', 'endpoint-independent'],
@@ -70,5 +70,37 @@ if (needsRoot(test)) {
     t.notRegex(r.stderr, /symmetric is declared/, 'the router that tells the truth is not accused');
     t.false(existsSync(join(out, 'report.json')));
     t.deepEqual(await namespaces(), before);
+  });
+}
+
+if (isRoot) {
+  test.serial('a double NAT measures as its stricter layer, and single NATs behind a forwarding home router as themselves', async (t) => {
+    const types = ['full-cone+symmetric', 'symmetric+full-cone', 'full-cone+port-restricted', 'address-restricted+full-cone', 'full-cone'];
+    const r = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/classify-cli.ts'), '--json', ...types], { reject: false, cwd: ROOT });
+    t.is(r.exitCode, 0, r.stderr);
+    const results = JSON.parse(r.stdout) as Classification[];
+    const measured = Object.fromEntries(results.map((x) => [x.nat, `${x.measured.mapping}/${x.measured.filtering}`]));
+    t.deepEqual(measured, {
+      'full-cone+symmetric': 'address-and-port-dependent/address-and-port-dependent',
+      'symmetric+full-cone': 'address-and-port-dependent/address-and-port-dependent',
+      'full-cone+port-restricted': 'endpoint-independent/address-and-port-dependent',
+      'address-restricted+full-cone': 'endpoint-independent/address-dependent',
+      'full-cone': 'endpoint-independent/endpoint-independent',
+    });
+  });
+
+  test.serial('cgnat: home routers behind carrier-grade NATs punch as the model says, verified first', async (t) => {
+    const out = tempDir('cgnat');
+    const r = await cli(['cgnat', '--verify', '--out', out]);
+    t.is(r.exitCode, 0, r.all);
+    t.regex(r.stdout, /verified: .*full-cone\+symmetric.* behave as declared/);
+    const report = readReport(out);
+    t.is(report.summary.matched, 15);
+    const cell = (a: string, b: string) => report.cells.find((c) => c.a === a && c.b === b)!;
+    t.is(cell('full-cone+full-cone', 'symmetric').outcome, 'direct');
+    t.is(cell('full-cone+symmetric', 'port-restricted').outcome, 'failed', 'the carrier layer decides');
+    t.is(cell('port-restricted+full-cone', 'symmetric').outcome, 'failed', 'the home layer decides');
+    const topo = JSON.parse(readFileSync(join(out, 'topology.json'), 'utf8')) as { lanes: Array<{ a: { homeRouter?: { namespace: string } } }> };
+    t.truthy(topo.lanes[0]?.a.homeRouter, 'topology.json shows the home routers');
   });
 }

@@ -252,3 +252,17 @@ test('a template using an unknown variable throws, naming the template and the v
   t.true(err?.message.includes('$NOPE'), err?.message);
   t.true(err?.message.includes('bad-template.nft'), err?.message);
 });
+
+test('a double NAT "home+carrier" behaves as its stricter layer', (t) => {
+  const d = findNat('full-cone+symmetric')!;
+  t.is(d.name, 'full-cone+symmetric');
+  t.deepEqual([d.mapping, d.filtering], ['address-and-port-dependent', 'address-and-port-dependent']);
+  t.deepEqual([d.layers?.home.name, d.layers?.carrier.name], ['full-cone', 'symmetric']);
+  const m = findNat('adm-eif+eim-apdf')!;
+  t.deepEqual([m.mapping, m.filtering], ['address-dependent', 'address-and-port-dependent'], 'each property from the stricter layer');
+  t.is(findNat('FC+PR')?.name, 'full-cone+port-restricted', 'aliases work in each layer');
+  t.is(findNat('dmz+full-cone'), undefined, 'a DMZ cannot be a layer');
+  t.is(findNat('full-cone+full-cone+full-cone'), undefined);
+  t.is(findNat('full-cone+nope'), undefined);
+  t.throws(() => renderRuleset(d, VARS), { message: /double NAT: render its home and carrier layers separately/ });
+});

@@ -1,6 +1,6 @@
 // plan(): the pure scenario → topology + attempts step.
 import test from 'ava';
-import { MAX_JOBS, PUBLIC_SUBNET, defaultJobs, newRunId, nsName, plan, planNamespaces, topologyJson, type Plan } from '../../harness/plan.ts';
+import { MAX_JOBS, PUBLIC_SUBNET, defaultJobs, layersOf, newRunId, nsName, plan, planNamespaces, topologyJson, type Plan } from '../../harness/plan.ts';
 import { parseScenario, type Scenario } from '../../harness/scenario.ts';
 
 const TYPES = ['dmz', 'full-cone', 'address-restricted', 'port-restricted', 'symmetric'];
@@ -217,4 +217,23 @@ test('topologyJson lists every namespace of planNamespaces and every lane', (t) 
   t.deepEqual([...all].sort(), [...planNamespaces(p)].sort());
   t.is(topo.lanes[0]!.a.router.wan, `wan ${p.lanes[0]!.a.wanIp}/24`);
   t.is(topo.lanes[0]!.a.host.agentPort, p.lanes[0]!.a.hostPort);
+});
+
+test('a side holding a double NAT gets a home router behind its carrier router, in every lane', (t) => {
+  const s = parseScenario(
+    { name: 'c', description: 'd', a: ['full-cone+symmetric', 'port-restricted'], b: ['full-cone'], expectModel: 'udp-punch' },
+    '/tmp/c.ts',
+  );
+  t.deepEqual(layersOf(s), { a: 2, b: 1 });
+  const p = plan(s, { runId: 'cg1', jobs: 2 });
+  for (const lane of p.lanes) {
+    t.truthy(lane.a.inner);
+    t.is(lane.b.inner, undefined);
+    t.is(lane.a.lanIp, '100.64.0.1', "the carrier's LAN is the shared address space");
+    t.is(lane.a.inner!.wanIp, '100.64.0.2');
+    t.is(lane.a.hostGateway, lane.a.inner!.lanIp);
+    t.is(lane.b.hostGateway, lane.b.lanIp);
+  }
+  t.true(planNamespaces(p).includes('nmx-cg1-0ia'));
+  t.is(planNamespaces(p).length, 2 + 2 * 5);
 });
