@@ -13,6 +13,8 @@ export interface NatType extends NatTypeInfo {
   /** a double NAT ("home+carrier"): a home router behind a carrier-grade NAT; its mapping and
    * filtering are the stricter of the two layers' (RFC 6888 CGN behind RFC 4787 CPE) */
   layers?: { home: NatType; carrier: NatType };
+  /** hairpinning on (":hairpin"): LAN hosts reach each other through the external address */
+  hairpin?: boolean;
 }
 
 const EI: Mapping = 'endpoint-independent';
@@ -57,7 +59,7 @@ function behaviour(mapping: Mapping, filtering: Filtering): NatType {
     title: friendly?.[2] ?? `${mapping} mapping, ${filtering} filtering`,
     mapping,
     filtering,
-    templates: [`mapping-${mapping}.nft`, `filtering-${filtering}.nft`],
+    templates: [`mapping-${mapping}.nft`, ...(filtering === APD ? [] : ['learn-map.nft']), `filtering-${filtering}.nft`],
     essence: `${MAPPING_ESSENCE[mapping]}; ${FILTERING_ESSENCE[filtering]}`,
   };
 }
@@ -100,9 +102,21 @@ export function knownNats(): string {
 
 /** Look a NAT type up by name or alias; undefined when unknown. */
 function findSingle(name: string): NatType | undefined {
-  const key = name.toLowerCase();
-  const canonical = Object.hasOwn(ALIASES, key) ? ALIASES[key]! : key;
-  return NAT_TYPES.find((t) => t.name === canonical);
+  const [base, ...knobs] = name.toLowerCase().split(':');
+  const canonical = Object.hasOwn(ALIASES, base!) ? ALIASES[base!]! : base;
+  const t = NAT_TYPES.find((x) => x.name === canonical);
+  if (!t || knobs.length === 0) return knobs.length ? undefined : t;
+  // ":hairpin" turns on RFC 4787 REQ-9 hairpinning (off by default, like Linux); not for a DMZ
+  if (knobs.length !== 1 || knobs[0] !== 'hairpin' || t.name === 'dmz') return undefined;
+  return {
+    ...t,
+    name: `${t.name}:hairpin`,
+    short: `${t.short}:HP`,
+    title: `${t.title}, hairpinning`,
+    hairpin: true,
+    templates: [...t.templates, ...(t.templates.includes('learn-map.nft') ? [] : ['learn-map.nft']), 'hairpin.nft'],
+    essence: `${t.essence}; hairpinning: LAN-side dnat of the external address through the learned map, snat to the external address`,
+  };
 }
 
 const STRICTNESS: Mapping[] = [EI, AD, APD];
@@ -145,6 +159,8 @@ export interface RouterVars {
   /** the (first) host behind the router and its agent's port */
   HOST_IP: string;
   HOST_PORT: number;
+  /** the LAN's prefix, e.g. 10.0.1.0/24 (hairpinning) */
+  LAN_NET: string;
   /** external port of the DMZ forward */
   DMZ_PORT: number;
 }

@@ -140,10 +140,12 @@ export async function resetRouter(side: Side, nat: NatType): Promise<void> {
   const carrier = nat.layers?.carrier ?? nat;
   const home = nat.layers?.home;
   if (home && !side.inner) throw new Error(`${nat.name} is a double NAT, but ${side.router} has no home router behind it`);
-  const base = { WAN: side.wanIf, LAN: side.lanIf, HOST_PORT: side.hostPort, DMZ_PORT: side.dmzPort };
-  const loads = [nftLoad(side.router, renderRuleset(carrier, { ...base, WAN_IP: side.wanIp, HOST_IP: side.hostIp }))];
+  const net = (ip: string, prefix: number) => `${ip.split('.').slice(0, 3).join('.')}.0/${prefix}`;
+  const base = { WAN: side.wanIf, LAN: side.lanIf, HOST_IP: side.hostIp, HOST_PORT: side.hostPort, DMZ_PORT: side.dmzPort };
+  const loads = [nftLoad(side.router, renderRuleset(carrier, { ...base, WAN_IP: side.wanIp, LAN_NET: net(side.lanIp, side.lanPrefix) }))];
   if (side.inner) {
-    loads.push(nftLoad(side.inner.router, home ? renderRuleset(home, { ...base, WAN_IP: side.inner.wanIp, HOST_IP: side.hostIp }) : FORWARD_ONLY));
+    const vars = { ...base, WAN_IP: side.inner.wanIp, LAN_NET: net(side.inner.lanIp, side.inner.lanPrefix) };
+    loads.push(nftLoad(side.inner.router, home ? renderRuleset(home, vars) : FORWARD_ONLY));
   }
   // new rulesets first (they flush the dynamic maps), then forget every NAT binding of the previous try
   await Promise.all(loads);

@@ -21,6 +21,7 @@ const VARS: RouterVars = {
   WAN_IP: '203.0.113.20',
   HOST_IP: '10.0.1.10',
   HOST_PORT: 40000,
+  LAN_NET: '10.0.1.0/24',
   DMZ_PORT: 41000,
 };
 
@@ -70,7 +71,8 @@ for (const [name, short, mapping, filtering] of TABLE) {
     t.is(n.short, short);
     t.is(n.mapping, mapping);
     t.is(n.filtering, filtering);
-    t.deepEqual(n.templates, name === 'dmz' ? ['dmz.nft'] : [`mapping-${mapping}.nft`, `filtering-${filtering}.nft`]);
+    const learned = filtering === 'address-and-port-dependent' ? [] : ['learn-map.nft'];
+    t.deepEqual(n.templates, name === 'dmz' ? ['dmz.nft'] : [`mapping-${mapping}.nft`, ...learned, `filtering-${filtering}.nft`]);
     t.true(n.title.length > 0);
     t.true(n.essence.length > 0);
   });
@@ -225,7 +227,7 @@ test('address-restricted: arset of contacted addresses gates the dnat', (t) => {
   const pre = chain(text, 'pre');
   t.regex(pre, /iifname \$WAN meta l4proto \. th dport \. ip saddr @arset dnat ip to meta l4proto \. th dport map @fcmap/);
   t.false(pre.includes('th dport @fcmap'), 'must not forward from anyone');
-  t.regex(chain(text, 'learn'), /meta l4proto \{ tcp, udp \} update @arset \{ meta l4proto \. th sport \. ip daddr \}/);
+  t.regex(chain(text, 'learn_addresses'), /meta l4proto \{ tcp, udp \} update @arset \{ meta l4proto \. th sport \. ip daddr \}/);
 });
 
 test('dmz: static snat of the host socket and dnat of the forwarded port', (t) => {
@@ -265,4 +267,20 @@ test('a double NAT "home+carrier" behaves as its stricter layer', (t) => {
   t.is(findNat('full-cone+full-cone+full-cone'), undefined);
   t.is(findNat('full-cone+nope'), undefined);
   t.throws(() => renderRuleset(d, VARS), { message: /double NAT: render its home and carrier layers separately/ });
+});
+
+test('":hairpin" adds the learned map and the LAN-side dnat + snat; off by default', (t) => {
+  t.false(renderRuleset(nat('port-restricted'), VARS).includes('hairpin'));
+  const hp = findNat('port-restricted:hairpin')!;
+  t.is(hp.name, 'port-restricted:hairpin');
+  t.true(hp.hairpin);
+  t.deepEqual([hp.mapping, hp.filtering], ['endpoint-independent', 'address-and-port-dependent'], 'hairpinning leaves the behaviour alone');
+  const text = renderRuleset(hp, VARS);
+  t.regex(chain(text, 'hairpin_in'), /iifname \$LAN ip daddr \$WAN_IP meta l4proto \. th dport @fcmap dnat ip to meta l4proto \. th dport map @fcmap/);
+  t.regex(chain(text, 'hairpin_out'), /oifname \$LAN ip saddr \$LAN_NET ct status dnat snat ip to \$WAN_IP/);
+  t.regex(text, /define LAN_NET = 10\.0\.1\.0\/24/);
+  t.is(text.match(/map fcmap/g)?.length, 1, 'the learned map once, even where filtering already has it');
+  t.is(findNat('full-cone:hairpin')!.templates.filter((f) => f === 'learn-map.nft').length, 1);
+  t.is(findNat('dmz:hairpin'), undefined);
+  t.is(findNat('full-cone:turbo'), undefined);
 });
