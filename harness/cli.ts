@@ -12,7 +12,7 @@ import { findNat, natInfo } from './nat.ts';
 import { MAX_JOBS, plan, topologyJson } from './plan.ts';
 import { progressLine, renderJson, renderMarkdown, renderTerminal, summarize } from './report.ts';
 import { RunError, runAttempts } from './run.ts';
-import { ROOT, UsageError, listScenarios, loadScenario, type Scenario } from './scenario.ts';
+import { ROOT, UsageError, listScenarios, loadScenario, natTypesOf, type Scenario } from './scenario.ts';
 import { Teardown, unwindOnSignals } from './teardown.ts';
 import type { Report } from './types.ts';
 
@@ -75,7 +75,7 @@ class VerifyError extends Error {
 }
 
 async function verifyRouters(lab: Lab, scenario: Scenario, teardown: Teardown, outDir: string, say: (line: string) => void): Promise<void> {
-  const types = [...new Map([...scenario.a, ...scenario.b].map((n) => findNat(n)!).map((t) => [t.name, t])).values()];
+  const types = natTypesOf(scenario);
   const results = await classifyOnLab(lab, types, teardown, outDir);
   writeFileSync(resolve(outDir, 'classify.json'), JSON.stringify(results, null, 2) + '\n');
   const bad = misbehaving(results);
@@ -173,7 +173,6 @@ async function main(argv: string[]): Promise<number> {
     });
     if (progress) process.stderr.write('\r\x1b[K');
     writeFileSync(resolve(outDir, 'attempts.json'), JSON.stringify(attempts, null, 2) + '\n');
-    const names = [...new Set([...scenario.a, ...scenario.b].map((n) => findNat(n)!.name))];
     const report: Report = {
       tool: 'natmatrix',
       version: (JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')) as { version: string }).version,
@@ -184,7 +183,7 @@ async function main(argv: string[]): Promise<number> {
       durationMs: Math.round(performance.now() - t0),
       host,
       options: { tries: p.tries, timeoutMs: p.timeoutMs, jobs: p.jobs },
-      natTypes: names.map((n) => natInfo(findNat(n)!)),
+      natTypes: natTypesOf(scenario).map(natInfo),
       rows: scenario.a,
       cols: scenario.b,
       cells,

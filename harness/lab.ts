@@ -50,27 +50,25 @@ function internetBatch(p: Plan): string[] {
   return lines;
 }
 
-/** A router: WAN up with its address, a LAN bridge with one port whose veth peer goes to `downstream`
- * (as `downIf`), and routes. */
-function routerBatch(r: { wanIp: string; lanIp: string; lanPrefix: number }, downstream: string, downIf: string, routes: string[]): string[] {
+/** A router: WAN up with its address, a LAN bridge with one port per downstream node (veth h<i>, its
+ * peer placed in that node's namespace as `wan` or `eth0`), and routes. */
+function routerBatch(r: { wanIp: string; lanIp: string; lanPrefix: number }, downstream: Array<[ns: string, ifname: string]>, routes: string[]): string[] {
   return [
     'link set lo up',
     ...up('wan'),
     `addr add ${r.wanIp}/24 dev wan`,
     ...bridge('lan'),
     `addr add ${r.lanIp}/${r.lanPrefix} dev lan`,
-    `link add h0 type veth peer name ${downIf} netns ${downstream}`,
-    'link set h0 master lan',
-    ...up('h0'),
+    ...downstream.flatMap(([ns, ifname], i) => [`link add h${i} type veth peer name ${ifname} netns ${ns}`, `link set h${i} master lan`, ...up(`h${i}`)]),
     ...routes,
   ];
 }
 
-function hostBatch(s: Side): string[] {
+function hostBatch(s: Side, ip: string): string[] {
   return [
     'link set lo up',
     ...up('eth0'),
-    `addr add ${s.hostIp}/${s.lanPrefix} dev eth0`,
+    `addr add ${ip}/${s.lanPrefix} dev eth0`,
     ...TEST_NETS.map((net) => `route add ${net} via ${s.hostGateway}`),
   ];
 }
@@ -78,17 +76,21 @@ function hostBatch(s: Side): string[] {
 async function buildSide(s: Side): Promise<void> {
   // a new namespace does not forward: the only sysctl natmatrix sets, and only in its routers
   await sysctl(s.router, { 'net.ipv4.ip_forward': 1 });
+  const hosts: Array<[string, string]> = [[s.host, 'eth0'], ...(s.host2 ? [[s.host2.ns, 'eth0'] as [string, string]] : [])];
   if (s.inner) {
     // carrier router → home router → host; the carrier routes the home LAN back (for a single NAT
     // running on the carrier while the home router only forwards)
     const home = `${s.hostIp.split('.').slice(0, 3).join('.')}.0/${s.inner.lanPrefix}`;
-    await ipBatch(routerBatch(s, s.inner.router, 'wan', [`route add ${home} via ${s.inner.wanIp}`]), { ns: s.router });
+    await ipBatch(routerBatch(s, [[s.inner.router, 'wan']], [`route add ${home} via ${s.inner.wanIp}`]), { ns: s.router });
     await sysctl(s.inner.router, { 'net.ipv4.ip_forward': 1 });
-    await ipBatch(routerBatch(s.inner, s.host, 'eth0', TEST_NETS.map((net) => `route add ${net} via ${s.lanIp}`)), { ns: s.inner.router });
+    await ipBatch(routerBatch(s.inner, hosts, TEST_NETS.map((net) => `route add ${net} via ${s.lanIp}`)), { ns: s.inner.router });
   } else {
-    await ipBatch(routerBatch(s, s.host, 'eth0', []), { ns: s.router });
+    await ipBatch(routerBatch(s, hosts, []), { ns: s.router });
   }
-  await ipBatch(hostBatch(s), { ns: s.host });
+  await Promise.all([
+    ipBatch(hostBatch(s, s.hostIp), { ns: s.host }),
+    ...(s.host2 ? [ipBatch(hostBatch(s, s.host2.ip), { ns: s.host2.ns })] : []),
+  ]);
 }
 
 /**

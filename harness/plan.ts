@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { NS_PREFIX } from './netns.ts';
 import { findNat, type NatType } from './nat.ts';
-import { expectedOf, type Scenario } from './scenario.ts';
+import { expectedOf, SAME_SITE, type Scenario } from './scenario.ts';
 import type { Expected } from './types.ts';
 
 /** One NAT'd site: a router namespace and the host behind it. */
@@ -33,6 +33,9 @@ export interface Side {
    * home router only forwards.
    */
   inner?: { router: string; wanIp: string; lanIp: string; lanPrefix: number };
+  /** a second host on this site's LAN (side A, when a scenario has a "same-site" column): its own
+   * address and agent port, so the NAT never has two hosts on one source port */
+  host2?: { ns: string; ip: string; port: number };
 }
 
 /** A lane is one isolated pair of sites; pairings run one after another in a lane, lanes run at once. */
@@ -53,6 +56,8 @@ export interface PlannedAttempt {
   expected: Expected;
   /** rendezvous session id, unique in the run */
   session: string;
+  /** B is the second host behind A's router (column "same-site"); natB is then natA */
+  sameSite: boolean;
 }
 
 export interface Plan {
@@ -102,13 +107,15 @@ export function defaultJobs(attempts: PlannedAttempt[], cpus: number): number {
   return Math.max(1, Math.min(attempts.length, failing + 2 * cpus, 32));
 }
 
-/** How many NAT layers each side's sites have: 2 when any of its types is a double NAT. */
+/** How many NAT layers each side's sites have (2 when any of its types is a double NAT), and whether
+ * side A's sites get a second host (a "same-site" column). */
 export interface Layers {
   a: 1 | 2;
   b: 1 | 2;
+  sameSite?: boolean;
 }
 
-function side(runId: string, lane: number, role: 'a' | 'b', layers: 1 | 2): Side {
+function side(runId: string, lane: number, role: 'a' | 'b', layers: 1 | 2, sameSite = false): Side {
   const n = 20 + 2 * lane + (role === 'a' ? 0 : 1);
   const lan = role === 'a' ? '10.0.1.' : '192.168.2.';
   const shared = '100.64.0.';
@@ -127,13 +134,14 @@ function side(runId: string, lane: number, role: 'a' | 'b', layers: 1 | 2): Side
     hostPort: 40000,
     dmzPort: 41000,
     ...(layers === 2 ? { inner: { router: nsName(runId, `${lane}i${role}`), wanIp: shared + '2', lanIp: lan + '1', lanPrefix: 24 } } : {}),
+    ...(sameSite ? { host2: { ns: nsName(runId, `${lane}h${role}2`), ip: lan + '11', port: 40001 } } : {}),
   };
 }
 
 /** Two layers on a side that holds any double NAT. */
 export function layersOf(scenario: Pick<Scenario, 'a' | 'b'>): Layers {
   const two = (names: string[]) => (names.some((n) => findNat(n)?.layers) ? 2 : 1);
-  return { a: two(scenario.a), b: two(scenario.b) };
+  return { a: two(scenario.a), b: two(scenario.b), sameSite: scenario.b.includes(SAME_SITE) };
 }
 
 function checkRunId(runId: string): string {
@@ -150,7 +158,7 @@ export function topologyPlan(name: string, lanes: number, runId = newRunId(), la
     scenario: name,
     internet: { ns: nsName(runId, 'inet'), bridge: 'br0', ip: PUBLIC + '1', prefix: 24, subnet: PUBLIC_SUBNET },
     rendezvous: { ns: nsName(runId, 'rdv'), ip: PUBLIC + '10', altIp: PUBLIC + '11', port: 3478 },
-    lanes: Array.from({ length: n }, (_, i) => ({ index: i, a: side(runId, i, 'a', layers.a), b: side(runId, i, 'b', layers.b) })),
+    lanes: Array.from({ length: n }, (_, i) => ({ index: i, a: side(runId, i, 'a', layers.a, layers.sameSite), b: side(runId, i, 'b', layers.b) })),
     attempts: [],
     tries: 0,
     timeoutMs: 0,
@@ -168,7 +176,7 @@ export function plan(scenario: Scenario, opts: PlanOptions = {}): Plan {
     for (const b of scenario.b) {
       for (let t = 1; t <= tries; t++) {
         attempts.push({
-          cell, a, b, natA: findNat(a)!, natB: findNat(b)!, try: t,
+          cell, a, b, natA: findNat(a)!, natB: findNat(b === SAME_SITE ? a : b)!, try: t, sameSite: b === SAME_SITE,
           expected: expectedOf(scenario, a, b),
           session: `${runId}.${cell}.${t}`,
         });
@@ -185,7 +193,7 @@ export function plan(scenario: Scenario, opts: PlanOptions = {}): Plan {
 
 /** Every namespace the plan creates. */
 export function planNamespaces(p: Plan): string[] {
-  const site = (s: Side) => [s.router, ...(s.inner ? [s.inner.router] : []), s.host];
+  const site = (s: Side) => [s.router, ...(s.inner ? [s.inner.router] : []), s.host, ...(s.host2 ? [s.host2.ns] : [])];
   return [p.internet.ns, p.rendezvous.ns, ...p.lanes.flatMap((l) => [...site(l.a), ...site(l.b)])];
 }
 
@@ -210,5 +218,6 @@ function sideJson(s: Side) {
     router: { namespace: s.router, wan: `${s.wanIf} ${s.wanIp}/24`, lan: `${s.lanIf} ${s.lanIp}/${s.lanPrefix}` },
     ...(s.inner ? { homeRouter: { namespace: s.inner.router, wan: `wan ${s.inner.wanIp}/24`, lan: `lan ${s.inner.lanIp}/${s.inner.lanPrefix}` } } : {}),
     host: { namespace: s.host, address: `eth0 ${s.hostIp}/${s.lanPrefix}`, gateway: s.hostGateway, agentPort: s.hostPort },
+    ...(s.host2 ? { secondHost: { namespace: s.host2.ns, address: `eth0 ${s.host2.ip}/${s.lanPrefix}`, agentPort: s.host2.port } } : {}),
   };
 }

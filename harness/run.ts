@@ -254,6 +254,12 @@ async function runPeer(side: Side, att: PlannedAttempt, dir: string, ctx: AgentR
   };
 }
 
+/** Side B of a same-site pairing: the second host behind side A's router. */
+function sameSitePeer(a: Side): Side {
+  if (!a.host2) throw new RunError('a same-site pairing needs a second host on side A (plan it with a "same-site" column)');
+  return { ...a, role: 'b', host: a.host2.ns, hostIp: a.host2.ip, hostPort: a.host2.port };
+}
+
 function notStarted(role: 'a' | 'b'): AgentExit {
   return { role, exitCode: null, signal: null, timedOut: false, durationMs: 0, verdict: null, verdictProblem: 'not started', stderrTail: '', stdout: '', stderr: '' };
 }
@@ -268,15 +274,18 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, ctx: AgentRun, rdv: R
     const none = { path: null, timeToDirectMs: null };
     return { a: att.a, b: att.b, try: att.try, lane: lane.index, outcome: 'error', reason: `not run: ${before}`, ...none, agents: { a: notStarted('a'), b: notStarted('b') }, evidence };
   }
-  await Promise.all([resetRouter(lane.a, att.natA), resetRouter(lane.b, att.natB)]);
-  const captures = ctx.pcap ? await Promise.all([lane.a, lane.b].flatMap((s) => [s.wanIf, s.lanIf].map((dev) => startCapture(s, dev, dir, ctx.teardown)))) : [];
-  const [ea, eb] = await Promise.all([runPeer(lane.a, att, dir, ctx), runPeer(lane.b, att, dir, ctx)]);
+  // same site: B is the second host behind A's router, and B's own router sits this try out
+  const sideB: Side = att.sameSite ? sameSitePeer(lane.a) : lane.b;
+  const routers = att.sameSite ? [lane.a] : [lane.a, lane.b];
+  await Promise.all([resetRouter(lane.a, att.natA), ...(att.sameSite ? [] : [resetRouter(lane.b, att.natB)])]);
+  const captures = ctx.pcap ? await Promise.all(routers.flatMap((s) => [s.wanIf, s.lanIf].map((dev) => startCapture(s, dev, dir, ctx.teardown)))) : [];
+  const [ea, eb] = await Promise.all([runPeer(lane.a, att, dir, ctx), runPeer(sideB, att, dir, ctx)]);
   await Promise.all(captures.map((stop) => stop()));
   let verdict = judgeTry(ea, eb, ctx.hardMs);
   const rdvProblem = rdv.problem();
   if (rdvProblem && verdict.outcome !== 'direct') verdict = { ...verdict, outcome: 'error', reason: `${rdvProblem}; ${verdict.reason}` };
   if (verdict.outcome !== 'direct') {
-    await Promise.all([snapshotRouter(lane.a, dir), snapshotRouter(lane.b, dir)]);
+    await Promise.all(routers.map((s) => snapshotRouter(s, dir)));
     keepRendezvousLines(att.session, ctx.outDir, dir);
   }
   return {

@@ -6,7 +6,7 @@ import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { expectedByModel, MODELS } from './model.ts';
-import { findNat, knownNats } from './nat.ts';
+import { findNat, knownNats, type NatType } from './nat.ts';
 import type { Expected } from './types.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -21,8 +21,11 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** Column name for a peer on the same site as the row's peer: a second host behind the same NAT. */
+export const SAME_SITE = 'same-site';
+
 const natName = z.string().superRefine((name, ctx) => {
-  if (!findNat(name)) {
+  if (name !== SAME_SITE && !findNat(name)) {
     const hint = name.includes('+') ? '; a double NAT is "home+carrier", two known types other than dmz' : '';
     ctx.addIssue({ code: 'custom', message: `unknown NAT type "${name}" (known: ${knownNats()}${hint})` });
   }
@@ -45,6 +48,9 @@ export const scenarioSchema = z
   })
   .strict()
   .superRefine((s, ctx) => {
+    s.a.forEach((n, i) => {
+      if (n === SAME_SITE) ctx.addIssue({ code: 'custom', path: ['a', i], message: `"${SAME_SITE}" is a column (side B): the second host behind the row's NAT` });
+    });
     for (const side of ['a', 'b'] as const) {
       const seen = new Set<string>();
       s[side].forEach((n, i) => {
@@ -77,6 +83,12 @@ export interface Scenario extends ScenarioData {
   agent: { peer: string; rendezvous: string };
 }
 
+/** The distinct NAT types a scenario builds (the "same-site" column is a placement, not a type). */
+export function natTypesOf(s: Pick<ScenarioData, 'a' | 'b'>): NatType[] {
+  const types = [...s.a, ...s.b].filter((n) => n !== SAME_SITE).map((n) => findNat(n)!);
+  return [...new Map(types.map((t) => [t.name, t])).values()];
+}
+
 /** Typed identity for scenario files: `export default defineScenario({...})`. */
 export function defineScenario(s: ScenarioInput): ScenarioInput {
   return s;
@@ -87,6 +99,8 @@ export function expectedOf(s: ScenarioData, a: string, b: string): Expected {
   const e = s.expect[a]?.[b];
   if (e !== undefined) return e;
   const [na, nb] = [findNat(a), findNat(b)];
+  // two hosts behind one NAT reach each other's external endpoints only through hairpinning
+  if (s.expectModel !== undefined && na && b === SAME_SITE) return na.hairpin ? 'direct' : 'failed';
   if (s.expectModel !== undefined && na && nb) return expectedByModel(na, nb);
   throw new Error(`no expectation for ${a} × ${b}`);
 }

@@ -97,3 +97,18 @@ if (isRoot) {
     t.true(report.cells.filter((c) => c.outcome === 'direct').length >= 40);
   });
 }
+
+if (isRoot) {
+  test.serial('hairpin: two hosts behind one NAT connect only when it hairpins, and see public endpoints', async (t) => {
+    const out = tempDir('hairpin');
+    const r = await cli(['hairpin', '--out', out]);
+    t.is(r.exitCode, 0, r.all);
+    const report = readReport(out);
+    for (const c of report.cells) t.is(c.outcome, c.a.endsWith(':hairpin') ? 'direct' : 'failed', c.a);
+    // dnat + snat: each peer sees the other at the router's external address, not at 10.0.1.x
+    const attempts = JSON.parse(readFileSync(join(out, 'attempts.json'), 'utf8')) as Array<{ a: string; outcome: string; agents: { a: { verdict: { peer?: string } | null } } }>;
+    const hp = attempts.filter((x) => x.a === 'port-restricted:hairpin' && x.outcome === 'direct');
+    t.true(hp.length > 0);
+    for (const x of hp) t.regex(x.agents.a.verdict?.peer ?? '', /^203\.0\.113\.\d+:\d+$/);
+  });
+}

@@ -37,3 +37,15 @@ test('expectModel fills what expect leaves out; expect still overrides a cell', 
   const err = t.throws(() => parseScenario({ name: 'm', description: 'd', a: ['symmetric'], b: ['full-cone'] }, '/tmp/m.ts'));
   t.regex(err?.message ?? '', /no expected outcome for symmetric × full-cone .*or expectModel: "udp-punch"/);
 });
+
+test('same-site: the model expects a direct path exactly when the NAT hairpins', (t) => {
+  const s = parseScenario(
+    { name: 'h', description: 'd', a: ['port-restricted', 'port-restricted:hairpin', 'symmetric:hairpin'], b: ['same-site'], expectModel: 'udp-punch' },
+    '/tmp/h.ts',
+  );
+  t.is(expectedOf(s, 'port-restricted', 'same-site'), 'failed');
+  t.is(expectedOf(s, 'port-restricted:hairpin', 'same-site'), 'direct');
+  t.is(expectedOf(s, 'symmetric:hairpin', 'same-site'), 'direct');
+  const err = t.throws(() => parseScenario({ name: 'h', description: 'd', a: ['same-site'], b: ['full-cone'], expectModel: 'udp-punch' }, '/tmp/h.ts'));
+  t.regex(err?.message ?? '', /a\.0: "same-site" is a column \(side B\)/);
+});

@@ -224,7 +224,7 @@ test('a side holding a double NAT gets a home router behind its carrier router, 
     { name: 'c', description: 'd', a: ['full-cone+symmetric', 'port-restricted'], b: ['full-cone'], expectModel: 'udp-punch' },
     '/tmp/c.ts',
   );
-  t.deepEqual(layersOf(s), { a: 2, b: 1 });
+  t.deepEqual(layersOf(s), { a: 2, b: 1, sameSite: false });
   const p = plan(s, { runId: 'cg1', jobs: 2 });
   for (const lane of p.lanes) {
     t.truthy(lane.a.inner);
@@ -236,4 +236,20 @@ test('a side holding a double NAT gets a home router behind its carrier router, 
   }
   t.true(planNamespaces(p).includes('nmx-cg1-0ia'));
   t.is(planNamespaces(p).length, 2 + 2 * 5);
+});
+
+test('a same-site column gives side A a second host on its own port; B is then A\'s NAT', (t) => {
+  const s = parseScenario(
+    { name: 'h', description: 'd', a: ['full-cone:hairpin'], b: ['same-site', 'symmetric'], expect: { 'full-cone:hairpin': { 'same-site': 'direct', symmetric: 'direct' } } },
+    '/tmp/h.ts',
+  );
+  const p = plan(s, { runId: 'hp1', jobs: 1 });
+  const host2 = p.lanes[0]!.a.host2!;
+  t.deepEqual(host2, { ns: 'nmx-hp1-0ha2', ip: '10.0.1.11', port: 40001 });
+  t.is(p.lanes[0]!.b.host2, undefined);
+  const same = p.attempts.find((x) => x.b === 'same-site')!;
+  t.true(same.sameSite);
+  t.is(same.natB.name, 'full-cone:hairpin');
+  t.false(p.attempts.find((x) => x.b === 'symmetric')!.sameSite);
+  t.true(planNamespaces(p).includes('nmx-hp1-0ha2'));
 });
