@@ -11,18 +11,16 @@
 // Contract as agents/udp-punch/peer.ts; verdict path "direct-tcp".
 import net from 'node:net';
 import {
-  EnvError,
+  configOrExit,
   type Endpoint,
   formatEndpoint,
   makeLogger,
   otherRole,
   parseEndpoint,
   readPeerConfig,
-  type PeerConfig,
   ReplayGuard,
   round1,
   sign,
-  stamp,
   verify,
 } from '../udp-punch/protocol.ts';
 
@@ -30,16 +28,7 @@ const TRY_MS = 250;
 const RETRY_GAP_MS = 20;
 
 function main(): void {
-  let cfg: PeerConfig;
-  try {
-    cfg = readPeerConfig(process.env);
-  } catch (err) {
-    if (err instanceof EnvError) {
-      process.stderr.write(`${stamp()} [peer] bad environment: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const cfg = configOrExit(readPeerConfig, 'peer');
   const log = makeLogger(cfg.role);
   const peerRole = otherRole(cfg.role);
   const replay = new ReplayGuard();

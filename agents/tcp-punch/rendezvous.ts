@@ -5,11 +5,10 @@
 // not on the peers' punching port). Same environment, ready line and signing as agents/udp-punch.
 import net from 'node:net';
 import {
-  EnvError,
+  configOrExit,
   type Endpoint,
   formatEndpoint,
   readRendezvousConfig,
-  type RendezvousConfig,
   ReplayGuard,
   sign,
   stamp,
@@ -20,16 +19,7 @@ import {
 const log = (session: string | null, line: string) => process.stderr.write(`${stamp()} [${session ?? '-'}] ${line}\n`);
 
 function main(): void {
-  let cfg: RendezvousConfig;
-  try {
-    cfg = readRendezvousConfig(process.env);
-  } catch (err) {
-    if (err instanceof EnvError) {
-      process.stderr.write(`${stamp()} [rdv] bad environment: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const cfg = configOrExit(readRendezvousConfig, 'rdv');
   const { secret, listen } = cfg;
   const sessions = new Map<string, Partial<Record<Role, { sock: net.Socket; ep: Endpoint }>>>();
   const replay = new ReplayGuard();

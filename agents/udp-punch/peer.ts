@@ -11,7 +11,7 @@
 
 import dgram from 'node:dgram';
 import {
-  EnvError,
+  configOrExit,
   type Endpoint,
   type Message,
   type MessageType,
@@ -25,7 +25,6 @@ import {
   round1,
   sameEndpoint,
   sign,
-  stamp,
   verify,
 } from './protocol.ts';
 
@@ -37,16 +36,7 @@ const CLOSE_INTERVAL_MS = 10;
 type Phase = 'registering' | 'punching' | 'closing' | 'finished';
 
 function main(): void {
-  let cfg: PeerConfig;
-  try {
-    cfg = readPeerConfig(process.env);
-  } catch (err) {
-    if (err instanceof EnvError) {
-      process.stderr.write(`${stamp()} [peer] bad environment: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const cfg = configOrExit(readPeerConfig, 'peer');
   run(cfg);
 }
 

@@ -362,3 +362,16 @@ export function makeLogger(tag: string): Logger {
 export function round1(ms: number): number {
   return Math.round(ms * 10) / 10;
 }
+
+/** Read an agent's configuration, or print one line naming the bad variable and exit 2 (the contract). */
+export function configOrExit<T>(read: (env: Env) => T, tag: string): T {
+  try {
+    return read(process.env);
+  } catch (err) {
+    if (err instanceof EnvError) {
+      process.stderr.write(`${stamp()} [${tag}] bad environment: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

@@ -8,7 +8,7 @@
 
 import dgram from 'node:dgram';
 import {
-  EnvError,
+  configOrExit,
   type Endpoint,
   type Message,
   type RendezvousConfig,
@@ -49,16 +49,7 @@ export interface RendezvousHooks {
 }
 
 export function main(hooks: RendezvousHooks = {}): void {
-  let cfg: RendezvousConfig;
-  try {
-    cfg = readRendezvousConfig(process.env);
-  } catch (err) {
-    if (err instanceof EnvError) {
-      process.stderr.write(`${stamp()} [rdv] bad environment: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const cfg = configOrExit(readRendezvousConfig, 'rdv');
   run(cfg, hooks);
 }
 
