@@ -15,6 +15,8 @@ export interface NatType extends NatTypeInfo {
   layers?: { home: NatType; carrier: NatType };
   /** hairpinning on (":hairpin"): LAN hosts reach each other through the external address */
   hairpin?: boolean;
+  /** UDP binding lifetime in seconds (":lifetime=N"); DEFAULT_LIFETIME_S when absent */
+  lifetimeS?: number;
 }
 
 const EI: Mapping = 'endpoint-independent';
@@ -101,21 +103,42 @@ export function knownNats(): string {
 }
 
 /** Look a NAT type up by name or alias; undefined when unknown. */
+/** Default lifetime of learned mappings, in seconds (Linux's UDP "stream" conntrack timeout). */
+export const DEFAULT_LIFETIME_S = 120;
+
+/**
+ * A single type, optionally with knobs after colons: ":hairpin" turns on RFC 4787 REQ-9 hairpinning
+ * (off by default, like Linux); ":lifetime=N" makes UDP bindings (conntrack entries and learned
+ * mappings) expire after N idle seconds (RFC 4787 REQ-5 asks for at least 120). Not for a DMZ.
+ */
 function findSingle(name: string): NatType | undefined {
   const [base, ...knobs] = name.toLowerCase().split(':');
   const canonical = Object.hasOwn(ALIASES, base!) ? ALIASES[base!]! : base;
   const t = NAT_TYPES.find((x) => x.name === canonical);
   if (!t || knobs.length === 0) return knobs.length ? undefined : t;
-  // ":hairpin" turns on RFC 4787 REQ-9 hairpinning (off by default, like Linux); not for a DMZ
-  if (knobs.length !== 1 || knobs[0] !== 'hairpin' || t.name === 'dmz') return undefined;
+  if (t.name === 'dmz') return undefined;
+  let hairpin = false;
+  let lifetimeS: number | undefined;
+  for (const knob of knobs) {
+    const life = /^lifetime=(\d{1,4})$/.exec(knob);
+    if (knob === 'hairpin' && !hairpin) hairpin = true;
+    else if (life && lifetimeS === undefined && Number(life[1]) >= 1 && Number(life[1]) <= 3600) lifetimeS = Number(life[1]);
+    else return undefined;
+  }
+  const suffix = `${hairpin ? ':hairpin' : ''}${lifetimeS !== undefined ? `:lifetime=${lifetimeS}` : ''}`;
+  const learned = t.templates.includes('learn-map.nft') || !hairpin ? [] : ['learn-map.nft'];
   return {
     ...t,
-    name: `${t.name}:hairpin`,
-    short: `${t.short}:HP`,
-    title: `${t.title}, hairpinning`,
-    hairpin: true,
-    templates: [...t.templates, ...(t.templates.includes('learn-map.nft') ? [] : ['learn-map.nft']), 'hairpin.nft'],
-    essence: `${t.essence}; hairpinning: LAN-side dnat of the external address through the learned map, snat to the external address`,
+    name: t.name + suffix,
+    short: t.short + suffix.replace(':hairpin', ':HP').replace(/:lifetime=(\d+)/, ':$1s'),
+    title: `${t.title}${hairpin ? ', hairpinning' : ''}${lifetimeS !== undefined ? `, ${lifetimeS} s bindings` : ''}`,
+    ...(hairpin ? { hairpin } : {}),
+    ...(lifetimeS !== undefined ? { lifetimeS } : {}),
+    templates: [...t.templates, ...learned, ...(hairpin ? ['hairpin.nft'] : []), ...(lifetimeS !== undefined ? ['binding-lifetime.nft'] : [])],
+    essence:
+      t.essence +
+      (hairpin ? '; hairpinning: LAN-side dnat of the external address through the learned map, snat to the external address' : '') +
+      (lifetimeS !== undefined ? `; UDP bindings expire after ${lifetimeS} idle seconds (\`ct timeout\` policy, learned maps alike)` : ''),
   };
 }
 
@@ -195,7 +218,8 @@ export const FORWARD_ONLY = 'flush ruleset\n';
 export function renderRuleset(type: NatType, vars: RouterVars): string {
   if (type.layers) throw new Error(`${type.name} is a double NAT: render its home and carrier layers separately`);
   const files = [...type.templates, 'wan-firewall.nft'];
-  const body = files.map(template);
+  // numbers nft takes only as literals (timeouts) are spelled %LIFETIME% in the templates
+  const body = files.map((f) => template(f).replaceAll('%LIFETIME%', String(type.lifetimeS ?? DEFAULT_LIFETIME_S)));
   const used = new Set<string>();
   for (const part of body) for (const m of part.matchAll(/\$([A-Z_]+)/g)) used.add(m[1]!);
   const defines: string[] = [];

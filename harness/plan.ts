@@ -70,6 +70,9 @@ export interface Plan {
   attempts: PlannedAttempt[];
   tries: number;
   timeoutMs: number;
+  /** the scenario's hold and keepalive (NMX_HOLD_MS, NMX_KEEPALIVE_MS) */
+  holdMs: number;
+  keepaliveMs: number;
   jobs: number;
 }
 
@@ -102,9 +105,10 @@ export function nsName(runId: string, node: string): string {
  * Measured on 2 cores: more lanes only add contention (symmetric-vs-cone 1.7 s at 4–5 lanes, 1.8 s at 7,
  * 2.5 s at 9; full-matrix ×1 3.1 s at 7–8 lanes, 3.2 s at 10, 4.3 s at 25).
  */
-export function defaultJobs(attempts: PlannedAttempt[], cpus: number): number {
-  const failing = attempts.filter((a) => a.expected === 'failed').length;
-  return Math.max(1, Math.min(attempts.length, failing + 2 * cpus, 32));
+export function defaultJobs(attempts: PlannedAttempt[], cpus: number, holding = false): number {
+  // a try that holds its path (holdMs) idles through the hold whatever its outcome
+  const idle = holding ? attempts.length : attempts.filter((a) => a.expected === 'failed').length;
+  return Math.max(1, Math.min(attempts.length, idle + 2 * cpus, 32));
 }
 
 /** How many NAT layers each side's sites have (2 when any of its types is a double NAT), and whether
@@ -162,6 +166,8 @@ export function topologyPlan(name: string, lanes: number, runId = newRunId(), la
     attempts: [],
     tries: 0,
     timeoutMs: 0,
+    holdMs: 0,
+    keepaliveMs: 0,
     jobs: n,
   };
 }
@@ -186,9 +192,10 @@ export function plan(scenario: Scenario, opts: PlanOptions = {}): Plan {
   }
   // Pairings expected to fail cost a whole punch window: start them first so they overlap the rest.
   attempts.sort((x, y) => Number(x.expected === 'direct') - Number(y.expected === 'direct') || x.cell - y.cell || x.try - y.try);
-  const jobs = Math.min(opts.jobs ?? defaultJobs(attempts, opts.cpus ?? availableParallelism()), attempts.length, MAX_JOBS);
+  const jobs = Math.min(opts.jobs ?? defaultJobs(attempts, opts.cpus ?? availableParallelism(), scenario.holdMs > 0), attempts.length, MAX_JOBS);
   if (jobs < 1) throw new Error('jobs must be at least 1');
-  return { ...topologyPlan(scenario.name, jobs, runId, layersOf(scenario)), attempts, tries, timeoutMs, jobs };
+  const { holdMs, keepaliveMs } = scenario;
+  return { ...topologyPlan(scenario.name, jobs, runId, layersOf(scenario)), attempts, tries, timeoutMs, holdMs, keepaliveMs, jobs };
 }
 
 /** Every namespace the plan creates. */

@@ -203,6 +203,8 @@ interface AgentRun {
   secret: string;
   rendezvous: string;
   timeoutMs: number;
+  holdMs: number;
+  keepaliveMs: number;
   /** when a still-running agent is killed as hung: its own budgets plus a grace */
   hardMs: number;
   outDir: string;
@@ -225,6 +227,8 @@ async function runPeer(side: Side, att: PlannedAttempt, dir: string, ctx: AgentR
       NMX_LOCAL_PORT: String(side.hostPort),
       NMX_TIMEOUT_MS: String(ctx.timeoutMs),
       NMX_WAIT_MS: String(PAIRING_WAIT_MS),
+      NMX_HOLD_MS: String(ctx.holdMs),
+      NMX_KEEPALIVE_MS: String(ctx.keepaliveMs),
       NMX_NAT: side.role === 'a' ? att.a : att.b,
     },
     stdoutFile: join(ctx.outDir, stdout),
@@ -312,7 +316,10 @@ export async function runAttempts(lab: Lab, scenario: Scenario, agents: AgentCom
     secret,
     rendezvous: rdv.address,
     timeoutMs: plan.timeoutMs,
-    hardMs: PAIRING_WAIT_MS + plan.timeoutMs + HANG_GRACE_MS,
+    holdMs: plan.holdMs,
+    keepaliveMs: plan.keepaliveMs,
+    // a held path is re-checked after the hold: one more punch window
+    hardMs: PAIRING_WAIT_MS + plan.timeoutMs + (plan.holdMs > 0 ? plan.holdMs + plan.timeoutMs : 0) + HANG_GRACE_MS,
     outDir: opts.outDir,
     teardown,
   };

@@ -41,6 +41,10 @@ export const scenarioSchema = z
     b: z.array(natName).min(1, 'side B needs at least one NAT type'),
     tries: z.number().int().min(1).max(1000).default(1),
     timeoutMs: z.number().int().min(50).max(600_000).default(1000),
+    /** after a direct path is confirmed, keep it idle this long and check it still works (binding lifetime) */
+    holdMs: z.number().int().min(0).max(600_000).default(0),
+    /** while holding, the agents send a keepalive this often (0: none) */
+    keepaliveMs: z.number().int().min(0).max(600_000).default(0),
     agent: z.object({ peer: z.string().min(1), rendezvous: z.string().min(1) }).strict().optional(),
     /** derive every expectation not given in `expect` from this model (harness/model.ts) */
     expectModel: z.enum(MODELS).optional(),

@@ -33,7 +33,7 @@ const PING_INTERVAL_MS = 20;
 const CLOSE_COUNT = 3;
 const CLOSE_INTERVAL_MS = 10;
 
-type Phase = 'registering' | 'punching' | 'closing' | 'finished';
+type Phase = 'registering' | 'punching' | 'closing' | 'holding' | 'rechecking' | 'finished';
 
 function main(): void {
   const cfg = configOrExit(readPeerConfig, 'peer');
@@ -193,10 +193,52 @@ function run(cfg: PeerConfig): void {
       if (phase !== 'closing') return;
       sent++;
       const last = sent >= CLOSE_COUNT;
-      send('close', src, last ? () => finish({ ok: true, path: 'direct-udp', peer: peerText, timeToDirectMs: ms }, 0) : undefined);
+      const done = () => (cfg.holdMs > 0 ? hold(src, ms) : finish({ ok: true, path: 'direct-udp', peer: peerText, timeToDirectMs: ms }, 0));
+      send('close', src, last ? done : undefined);
       if (!last) setTimeout(sendClose, CLOSE_INTERVAL_MS);
     };
     sendClose();
+  };
+
+  // --- holding (NMX_HOLD_MS): does the path outlive an idle spell? ----------------------------------
+  // Both keep the path (with keepalives every NMX_KEEPALIVE_MS, or none), then only `a` sends: if `b`'s
+  // NAT forgot the binding meanwhile, a's probe is dropped there and the path is dead — re-punching from
+  // both sides would hide exactly what is being measured.
+  let peerOk: (() => void) | null = null;
+  const hold = (peer: Endpoint, ttd: number): void => {
+    phase = 'holding';
+    const peerText = formatEndpoint(peer);
+    const ok = () => finish({ ok: true, path: 'direct-udp', peer: peerText, timeToDirectMs: ttd, heldMs: cfg.holdMs }, 0);
+    log(`holding the path ${cfg.holdMs} ms, ${cfg.keepaliveMs > 0 ? `keepalive every ${cfg.keepaliveMs} ms` : 'no keepalives'}`);
+    const keepalive = cfg.keepaliveMs > 0 ? setInterval(() => send('ping', peer), cfg.keepaliveMs) : null;
+    setTimeout(() => {
+      if (keepalive) clearInterval(keepalive);
+      phase = 'rechecking';
+      const slack = cfg.role === 'a' ? 0 : 300;
+      const deadline = setTimeout(() => {
+        if (phase === 'rechecking') fail(`the path died: ${cfg.role === 'a' ? 'no pong' : `no probe from ${peerRole}`} within ${cfg.timeoutMs + slack} ms after holding it idle for ${cfg.holdMs} ms`);
+      }, cfg.timeoutMs + slack);
+      if (cfg.role === 'a') {
+        log('probing the held path');
+        const probe = setInterval(() => send('ping', peer), PING_INTERVAL_MS);
+        send('ping', peer);
+        peerOk = () => {
+          clearInterval(probe);
+          clearTimeout(deadline);
+          log('the held path still works');
+          ok();
+        };
+      } else {
+        // b answers probes (the ping handler does) and is done once one arrived and was answered
+        peerOk = () => {
+          clearTimeout(deadline);
+          log('a probe arrived over the held path');
+          setTimeout(ok, 50);
+        };
+      }
+      // b confirmed a little after a (on a's first close): it starts listening for probes a little
+      // before a sends them, so a probe never lands while b is still holding
+    }, cfg.role === 'a' ? cfg.holdMs : Math.max(0, cfg.holdMs - 100));
   };
 
   // --- receiving -------------------------------------------------------------------------------
@@ -250,6 +292,7 @@ function run(cfg: PeerConfig): void {
           target = src;
         }
         reflexive = src;
+        if (phase === 'rechecking' && cfg.role === 'b') peerOk?.();
         return;
       }
       case 'pong':
@@ -262,6 +305,7 @@ function run(cfg: PeerConfig): void {
         else stats.closesRecv++;
         log(`${m.t} #${m.n} from ${srcText}`);
         if (phase === 'punching') confirm(src, m.t);
+        else if (phase === 'rechecking' && cfg.role === 'a' && m.t === 'pong') peerOk?.();
         return;
       }
       case 'reg':

@@ -316,6 +316,10 @@ export interface PeerConfig {
   localPort: number;
   timeoutMs: number;
   waitMs: number;
+  /** keep the confirmed path this long, then check it still carries traffic (binding lifetime) */
+  holdMs: number;
+  /** while holding, send a keepalive this often (0: none) */
+  keepaliveMs: number;
 }
 
 /** Read the peer's environment. Throws EnvError naming the first bad variable. */
@@ -328,6 +332,8 @@ export function readPeerConfig(env: Env): PeerConfig {
     localPort: envInt(env, 'NMX_LOCAL_PORT', { min: 0, max: 65535 }),
     timeoutMs: envInt(env, 'NMX_TIMEOUT_MS', { default: 1000, min: 1, max: 3_600_000 }),
     waitMs: envInt(env, 'NMX_WAIT_MS', { default: 10_000, min: 1, max: 3_600_000 }),
+    holdMs: envInt(env, 'NMX_HOLD_MS', { default: 0, min: 0, max: 3_600_000 }),
+    keepaliveMs: envInt(env, 'NMX_KEEPALIVE_MS', { default: 0, min: 0, max: 3_600_000 }),
   };
 }
 

@@ -293,6 +293,8 @@ test('environment reading: defaults and named errors', (t) => {
     localPort: 40000,
     timeoutMs: 1000,
     waitMs: 10000,
+    holdMs: 0,
+    keepaliveMs: 0,
   });
   const variableOf = (e: Record<string, string | undefined>): string => {
     const err = t.throws(() => readPeerConfig(e), { instanceOf: EnvError });
