@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { agentCommand } from './agent.ts';
 import type { Lab } from './lab.ts';
-import { type NatType } from './nat.ts';
+import { DEFAULT_LIFETIME_S, type NatType } from './nat.ts';
 import { endPids, nsStart } from './netns.ts';
 import type { Side } from './plan.ts';
 import { resetRouter, RunError, startDaemon } from './run.ts';
@@ -20,8 +20,9 @@ const PROBE_TIMEOUT_MS = 10_000;
 
 export interface Classification {
   nat: string;
-  declared: { mapping: Mapping; filtering: Filtering };
-  measured: { mapping: Mapping | null; filtering: Filtering | null; portPreserved: boolean | null };
+  /** lifetimeS: the UDP binding lifetime the router is configured with (not measured) */
+  declared: { mapping: Mapping; filtering: Filtering; hairpinning: boolean; lifetimeS: number };
+  measured: { mapping: Mapping | null; filtering: Filtering | null; portPreserved: boolean | null; hairpinning: boolean | null };
   /** the mapped addresses the probe server saw, per phase */
   mapped: { mapping: string[]; filtering: string[] };
   matches: boolean;
@@ -34,11 +35,12 @@ interface PhaseResult {
   mapping?: Mapping;
   filtering?: Filtering;
   portPreserved?: boolean;
+  hairpin?: boolean;
   mapped?: string[];
   reason?: string;
 }
 
-async function runPhase(side: Side, phase: 'mapping' | 'filtering', cmd: string[], env: Record<string, string>, dir: string, teardown: Teardown): Promise<PhaseResult> {
+async function runPhase(side: Side, phase: 'mapping' | 'filtering' | 'hairpin', cmd: string[], env: Record<string, string>, dir: string, teardown: Teardown): Promise<PhaseResult> {
   const proc = nsStart(side.host, cmd, {
     env: { ...env, NMX_PROBE_PHASE: phase, NMX_LOCAL_PORT: String(side.hostPort) },
     stderrFile: join(dir, `classify-${side.router.split('-').at(-1)}-${phase}.log`),
@@ -61,14 +63,17 @@ async function classifyRouter(side: Side, nat: NatType, cmd: string[], env: Reco
   const m = await runPhase(side, 'mapping', cmd, env, dir, teardown);
   await resetRouter(side, nat);
   const f = await runPhase(side, 'filtering', cmd, env, dir, teardown);
-  const measured = { mapping: m.mapping ?? null, filtering: f.filtering ?? null, portPreserved: m.portPreserved ?? null };
+  await resetRouter(side, nat);
+  const h = await runPhase(side, 'hairpin', cmd, env, dir, teardown);
+  const measured = { mapping: m.mapping ?? null, filtering: f.filtering ?? null, portPreserved: m.portPreserved ?? null, hairpinning: h.hairpin ?? null };
+  const declared = { mapping: nat.mapping, filtering: nat.filtering, hairpinning: nat.hairpin ?? false, lifetimeS: nat.lifetimeS ?? DEFAULT_LIFETIME_S };
   return {
     nat: nat.name,
-    declared: { mapping: nat.mapping, filtering: nat.filtering },
+    declared,
     measured,
     mapped: { mapping: m.mapped ?? [], filtering: f.mapped ?? [] },
-    matches: measured.mapping === nat.mapping && measured.filtering === nat.filtering,
-    problem: [m, f].map((x) => (x.ok ? null : x.reason ?? 'no result')).filter(Boolean).join('; ') || null,
+    matches: measured.mapping === declared.mapping && measured.filtering === declared.filtering && measured.hairpinning === declared.hairpinning,
+    problem: [m, f, h].map((x) => (x.ok ? null : x.reason ?? 'no result')).filter(Boolean).join('; ') || null,
   };
 }
 
@@ -122,14 +127,16 @@ const short: Record<Mapping, string> = {
 
 /** A table: NAT, declared mapping/filtering, measured, port preservation, verdict. */
 export function renderClassification(results: Classification[]): string {
-  const rows = [['NAT', 'declared (mapping/filtering)', 'measured', 'port preserved', '']];
+  const yesNo = (x: boolean | null) => (x === null ? '?' : x ? 'yes' : 'no');
+  const rows = [['NAT', 'declared (mapping/filtering, hairpin)', 'measured', 'port preserved', 'binding lifetime', '']];
   for (const r of results) {
     const m = r.measured;
     rows.push([
       r.nat,
-      `${short[r.declared.mapping]} / ${short[r.declared.filtering]}`,
-      m.mapping && m.filtering ? `${short[m.mapping]} / ${short[m.filtering]}` : `? (${r.problem})`,
-      m.portPreserved === null ? '?' : m.portPreserved ? 'yes' : 'no',
+      `${short[r.declared.mapping]} / ${short[r.declared.filtering]}, ${yesNo(r.declared.hairpinning)}`,
+      m.mapping && m.filtering ? `${short[m.mapping]} / ${short[m.filtering]}, ${yesNo(m.hairpinning)}` : `? (${r.problem})`,
+      yesNo(m.portPreserved),
+      `${r.declared.lifetimeS} s (configured)`,
       r.matches ? '✓' : '✗ differs',
     ]);
   }
@@ -142,7 +149,10 @@ export function misbehaving(results: Classification[]): string[] {
   return results
     .filter((r) => !r.matches)
     .map((r) =>
-      `${r.nat} is declared ${r.declared.mapping} mapping / ${r.declared.filtering} filtering but measured ` +
-      (r.measured.mapping && r.measured.filtering ? `${r.measured.mapping} / ${r.measured.filtering}` : `nothing (${r.problem})`),
+      `${r.nat} is declared ${r.declared.mapping} mapping / ${r.declared.filtering} filtering` +
+      `${r.declared.hairpinning ? ' / hairpinning' : ''} but measured ` +
+      (r.measured.mapping && r.measured.filtering
+        ? `${r.measured.mapping} / ${r.measured.filtering}${r.measured.hairpinning ? ' / hairpinning' : ''}`
+        : `nothing (${r.problem})`),
     );
 }

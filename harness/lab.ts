@@ -22,12 +22,16 @@ import type { Teardown } from './teardown.ts';
 
 const TEST_NETS = ['203.0.113.0/24', '198.51.100.0/24'];
 
-// Every interface is brought up with `addrgenmode none`: no IPv6 link-local address, so no router
-// solicitations or DAD in captures. Bridges are created with nf_call_iptables 0: frames switched inside
-// a namespace never run through its nft rules or conntrack. Both are link options, so they ride in the
-// `ip -batch` of their namespace instead of costing a sysctl process each.
+// Every interface is brought up with `addrgenmode none` (a link option riding in the namespace's
+// `ip -batch`): no IPv6 link-local address, so no router solicitations or DAD in captures.
 const up = (dev: string) => [`link set ${dev} addrgenmode none`, `link set ${dev} up`];
-const bridge = (dev: string) => [`link add ${dev} type bridge nf_call_iptables 0`, ...up(dev)];
+const bridge = (dev: string) => [`link add ${dev} type bridge`, ...up(dev)];
+
+// Frames a bridge switches must not run through netfilter (br_netfilter is built in, and a new
+// namespace has it on). The bridge option nf_call_iptables 0 is not enough: netfilter runs when either
+// it or this sysctl is on. Measured: with it on, a host could not hairpin to itself, because the
+// hairpin dnat then happened in the bridge path, which never sends a frame back out its ingress port.
+const SWITCHED_NOT_FILTERED = { 'net.bridge.bridge-nf-call-iptables': 0 };
 
 export interface Lab {
   plan: Plan;
@@ -74,15 +78,16 @@ function hostBatch(s: Side, ip: string): string[] {
 }
 
 async function buildSide(s: Side): Promise<void> {
-  // a new namespace does not forward: the only sysctl natmatrix sets, and only in its routers
-  await sysctl(s.router, { 'net.ipv4.ip_forward': 1 });
+  // a new namespace does not forward; routers are the only place natmatrix sets sysctls (and the
+  // internet namespace, for its bridge)
+  await sysctl(s.router, { 'net.ipv4.ip_forward': 1, ...SWITCHED_NOT_FILTERED });
   const hosts: Array<[string, string]> = [[s.host, 'eth0'], ...(s.host2 ? [[s.host2.ns, 'eth0'] as [string, string]] : [])];
   if (s.inner) {
     // carrier router → home router → host; the carrier routes the home LAN back (for a single NAT
     // running on the carrier while the home router only forwards)
     const home = `${s.hostIp.split('.').slice(0, 3).join('.')}.0/${s.inner.lanPrefix}`;
     await ipBatch(routerBatch(s, [[s.inner.router, 'wan']], [`route add ${home} via ${s.inner.wanIp}`]), { ns: s.router });
-    await sysctl(s.inner.router, { 'net.ipv4.ip_forward': 1 });
+    await sysctl(s.inner.router, { 'net.ipv4.ip_forward': 1, ...SWITCHED_NOT_FILTERED });
     await ipBatch(routerBatch(s.inner, hosts, TEST_NETS.map((net) => `route add ${net} via ${s.lanIp}`)), { ns: s.inner.router });
   } else {
     await ipBatch(routerBatch(s, hosts, []), { ns: s.router });
@@ -102,7 +107,7 @@ export async function buildLab(p: Plan, teardown: Teardown): Promise<Lab> {
   const namespaces = planNamespaces(p);
   const keep = teardown.push(`delete ${namespaces.length} namespaces of run ${p.runId}`, () => deleteNamespaces(namespaces));
   await createNamespaces(namespaces);
-  await ipBatch(internetBatch(p), { ns: p.internet.ns });
+  await Promise.all([ipBatch(internetBatch(p), { ns: p.internet.ns }), sysctl(p.internet.ns, SWITCHED_NOT_FILTERED)]);
   const rdvAddrs = [p.rendezvous.ip, p.rendezvous.altIp].map((ip) => `addr add ${ip}/${p.internet.prefix} dev eth0`);
   await ipBatch(['link set lo up', ...up('eth0'), ...rdvAddrs], { ns: p.rendezvous.ns });
   const lanes = p.lanes.map((l) => Promise.all([buildSide(l.a), buildSide(l.b)]).then(() => undefined));

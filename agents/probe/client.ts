@@ -7,6 +7,8 @@
 //   filtering: having talked to (ip1,p1) only, ask for an answer from (ip2,p2): it arrives → endpoint-
 //              independent; else ask for one from (ip1,p2): arrives → address-dependent; else
 //              address-and-port-dependent.
+//   hairpin:   learn the mapped address of one socket, then send to it from a second socket (the next
+//              port up): it arrives → the NAT hairpins (RFC 5780 section 4.5).
 //
 // env: NMX_PROBE_PHASE, NMX_PROBE_ADDRS "ip1,ip2", NMX_PROBE_PORTS "p1,p2", NMX_LOCAL_PORT.
 // stdout: one JSON line with the phase's findings; exit 0, or 1 when the server never answered.
@@ -19,8 +21,8 @@ const phase = process.env.NMX_PROBE_PHASE;
 const [ip1, ip2] = (process.env.NMX_PROBE_ADDRS ?? '').split(',');
 const [p1, p2] = (process.env.NMX_PROBE_PORTS ?? '').split(',').map(Number);
 const localPort = Number(process.env.NMX_LOCAL_PORT ?? 0);
-if ((phase !== 'mapping' && phase !== 'filtering') || !ip1 || !ip2 || !p1 || !p2) {
-  process.stderr.write('probe client: needs NMX_PROBE_PHASE (mapping|filtering), NMX_PROBE_ADDRS, NMX_PROBE_PORTS\n');
+if ((phase !== 'mapping' && phase !== 'filtering' && phase !== 'hairpin') || !ip1 || !ip2 || !p1 || !p2) {
+  process.stderr.write('probe client: needs NMX_PROBE_PHASE (mapping|filtering|hairpin), NMX_PROBE_ADDRS, NMX_PROBE_PORTS\n');
   process.exit(2);
 }
 const log = (line: string) => process.stderr.write(`${new Date().toISOString()} [probe ${phase}] ${line}\n`);
@@ -70,6 +72,22 @@ sock.bind(localPort, '0.0.0.0', async () => {
     if (!m2 || !m3) done({ phase, ok: false, reason: 'no answer from the second address' }, 1);
     const mapping = m2.mapped === m1.mapped ? 'endpoint-independent' : m3.mapped === m2.mapped ? 'address-dependent' : 'address-and-port-dependent';
     done({ phase, ok: true, mapping, mapped: [m1.mapped, m2.mapped, m3.mapped], portPreserved: port === sock.address().port }, 0);
+  }
+  if (phase === 'hairpin') {
+    const second = dgram.createSocket('udp4');
+    const [mappedIp, mappedPort] = [m1.mapped.split(':')[0]!, Number(m1.mapped.split(':')[1])];
+    const arrived = new Promise<boolean>((resolve) => {
+      sock.on('message', (buf) => {
+        if (buf.toString('utf8') === 'hairpin-probe') resolve(true);
+      });
+      setTimeout(() => resolve(false), WAIT_MS * TRIES);
+    });
+    second.bind(localPort + 1, '0.0.0.0', () => {
+      for (let i = 0; i < TRIES; i++) setTimeout(() => second.send('hairpin-probe', mappedPort, mappedIp), i * 50);
+    });
+    const hairpin = await arrived;
+    log(`hairpin probe to our own mapped address ${m1.mapped}: ${hairpin ? 'arrived' : 'lost'}`);
+    done({ phase, ok: true, hairpin, mapped: [m1.mapped] }, 0);
   }
   // filtering: a single try each — a filtered answer never arrives, retries would only wait longer
   const other = await ask(ip1, p1, 'ip+port', 1);

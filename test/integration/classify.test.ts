@@ -39,7 +39,7 @@ if (needsRoot(test)) {
     // address-dependent mapping: one port for both ports of the second address, another for the first
     const adm = results.find((x) => x.nat === 'adm-apdf')!.mapped.mapping;
     t.true(adm[0] !== adm[1] && adm[1] === adm[2], adm.join(' '));
-    t.regex(r.stderr, /symmetric\s+APD \/ APD\s+APD \/ APD\s+no\s+✓/);
+    t.regex(r.stderr, /symmetric\s+APD \/ APD, no\s+APD \/ APD, no\s+no\s+120 s \(configured\)\s+✓/);
     t.deepEqual(await namespaces(), before);
   });
 
@@ -102,5 +102,16 @@ if (isRoot) {
     t.is(cell('port-restricted+full-cone', 'symmetric').outcome, 'failed', 'the home layer decides');
     const topo = JSON.parse(readFileSync(join(out, 'topology.json'), 'utf8')) as { lanes: Array<{ a: { homeRouter?: { namespace: string } } }> };
     t.truthy(topo.lanes[0]?.a.homeRouter, 'topology.json shows the home routers');
+  });
+}
+
+if (isRoot) {
+  test.serial('classify measures hairpinning: on only where a type asks for it, self-hairpin included', async (t) => {
+    const types = ['port-restricted', 'port-restricted:hairpin', 'symmetric:hairpin', 'full-cone:hairpin:lifetime=5'];
+    const r = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/classify-cli.ts'), '--json', ...types], { reject: false, cwd: ROOT });
+    t.is(r.exitCode, 0, r.stderr);
+    const results = JSON.parse(r.stdout) as Classification[];
+    t.deepEqual(results.map((x) => [x.nat, x.measured.hairpinning]), types.map((n) => [n, n.includes(':hairpin')]));
+    t.is(results.find((x) => x.nat === 'full-cone:hairpin:lifetime=5')!.declared.lifetimeS, 5);
   });
 }

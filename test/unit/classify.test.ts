@@ -3,26 +3,46 @@ import { misbehaving, renderClassification, type Classification } from '../../ha
 
 const ok: Classification = {
   nat: 'full-cone',
-  declared: { mapping: 'endpoint-independent', filtering: 'endpoint-independent' },
-  measured: { mapping: 'endpoint-independent', filtering: 'endpoint-independent', portPreserved: true },
+  declared: { mapping: 'endpoint-independent', filtering: 'endpoint-independent', hairpinning: false, lifetimeS: 120 },
+  measured: { mapping: 'endpoint-independent', filtering: 'endpoint-independent', portPreserved: true, hairpinning: false },
   mapped: { mapping: [], filtering: [] },
   matches: true,
   problem: null,
 };
-const liar: Classification = { ...ok, nat: 'address-restricted', declared: { mapping: 'endpoint-independent', filtering: 'address-dependent' }, matches: false };
-const silent: Classification = { ...ok, nat: 'symmetric', measured: { mapping: null, filtering: null, portPreserved: null }, matches: false, problem: 'no answer from 203.0.113.10:3479' };
+const liar: Classification = {
+  ...ok,
+  nat: 'address-restricted',
+  declared: { mapping: 'endpoint-independent', filtering: 'address-dependent', hairpinning: false, lifetimeS: 120 },
+  matches: false,
+};
+const silent: Classification = {
+  ...ok,
+  nat: 'symmetric',
+  measured: { mapping: null, filtering: null, portPreserved: null, hairpinning: null },
+  matches: false,
+  problem: 'no answer from 203.0.113.10:3480',
+};
+const noHairpin: Classification = {
+  ...ok,
+  nat: 'port-restricted:hairpin:lifetime=5',
+  declared: { mapping: 'endpoint-independent', filtering: 'address-and-port-dependent', hairpinning: true, lifetimeS: 5 },
+  measured: { mapping: 'endpoint-independent', filtering: 'address-and-port-dependent', portPreserved: true, hairpinning: false },
+  matches: false,
+};
 
-test('classification table: declared, measured, port preservation, verdict', (t) => {
-  const table = renderClassification([ok, liar, silent]);
-  t.regex(table, /^full-cone\s+EI \/ EI\s+EI \/ EI\s+yes\s+✓$/m);
-  t.regex(table, /^address-restricted\s+EI \/ AD\s+EI \/ EI\s+yes\s+✗ differs$/m);
-  t.regex(table, /^symmetric\s+EI \/ EI\s+\? \(no answer from 203\.0\.113\.10:3479\)\s+\?\s+✗ differs$/m);
+test('classification table: declared, measured, port preservation, lifetime, verdict', (t) => {
+  const table = renderClassification([ok, liar, silent, noHairpin]);
+  t.regex(table, /^full-cone\s+EI \/ EI, no\s+EI \/ EI, no\s+yes\s+120 s \(configured\)\s+✓$/m);
+  t.regex(table, /^address-restricted\s+EI \/ AD, no\s+EI \/ EI, no\s+yes\s+120 s \(configured\)\s+✗ differs$/m);
+  t.regex(table, /^symmetric\s+EI \/ EI, no\s+\? \(no answer from 203\.0\.113\.10:3480\)\s+\?\s+120 s \(configured\)\s+✗ differs$/m);
+  t.regex(table, /^port-restricted:hairpin:lifetime=5\s+EI \/ APD, yes\s+EI \/ APD, no\s+yes\s+5 s \(configured\)\s+✗ differs$/m);
 });
 
 test('misbehaving: one line per router that is not what it claims', (t) => {
-  t.deepEqual(misbehaving([ok, liar, silent]), [
+  t.deepEqual(misbehaving([ok, liar, silent, noHairpin]), [
     'address-restricted is declared endpoint-independent mapping / address-dependent filtering but measured endpoint-independent / endpoint-independent',
-    'symmetric is declared endpoint-independent mapping / endpoint-independent filtering but measured nothing (no answer from 203.0.113.10:3479)',
+    'symmetric is declared endpoint-independent mapping / endpoint-independent filtering but measured nothing (no answer from 203.0.113.10:3480)',
+    'port-restricted:hairpin:lifetime=5 is declared endpoint-independent mapping / address-and-port-dependent filtering / hairpinning but measured endpoint-independent / address-and-port-dependent',
   ]);
   t.deepEqual(misbehaving([ok]), []);
 });
