@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { agentCommand } from './agent.ts';
 import type { Lab } from './lab.ts';
-import { DEFAULT_LIFETIME_S, type NatType } from './nat.ts';
+import { DEFAULT_LIFETIME_S, portAllocationOf, type NatType, type PortAllocation } from './nat.ts';
 import { endPids, nsStart } from './netns.ts';
 import type { Side } from './plan.ts';
 import { resetRouter, RunError, startDaemon } from './run.ts';
@@ -21,7 +21,7 @@ const PROBE_TIMEOUT_MS = 10_000;
 export interface Classification {
   nat: string;
   /** lifetimeS: the UDP binding lifetime the router is configured with (not measured) */
-  declared: { mapping: Mapping; filtering: Filtering; hairpinning: boolean; lifetimeS: number };
+  declared: { mapping: Mapping; filtering: Filtering; hairpinning: boolean; ports: PortAllocation; lifetimeS: number };
   measured: { mapping: Mapping | null; filtering: Filtering | null; portPreserved: boolean | null; hairpinning: boolean | null };
   /** the mapped addresses the probe server saw, per phase */
   mapped: { mapping: string[]; filtering: string[] };
@@ -66,13 +66,23 @@ async function classifyRouter(side: Side, nat: NatType, cmd: string[], env: Reco
   await resetRouter(side, nat);
   const h = await runPhase(side, 'hairpin', cmd, env, dir, teardown);
   const measured = { mapping: m.mapping ?? null, filtering: f.filtering ?? null, portPreserved: m.portPreserved ?? null, hairpinning: h.hairpin ?? null };
-  const declared = { mapping: nat.mapping, filtering: nat.filtering, hairpinning: nat.hairpin ?? false, lifetimeS: nat.lifetimeS ?? DEFAULT_LIFETIME_S };
+  const declared = {
+    mapping: nat.mapping,
+    filtering: nat.filtering,
+    hairpinning: nat.hairpin ?? false,
+    ports: portAllocationOf(nat),
+    lifetimeS: nat.lifetimeS ?? DEFAULT_LIFETIME_S,
+  };
   return {
     nat: nat.name,
     declared,
     measured,
     mapped: { mapping: m.mapped ?? [], filtering: f.mapped ?? [] },
-    matches: measured.mapping === declared.mapping && measured.filtering === declared.filtering && measured.hairpinning === declared.hairpinning,
+    matches:
+      measured.mapping === declared.mapping &&
+      measured.filtering === declared.filtering &&
+      measured.hairpinning === declared.hairpinning &&
+      measured.portPreserved === (declared.ports === 'preserve'),
     problem: [m, f, h].map((x) => (x.ok ? null : x.reason ?? 'no result')).filter(Boolean).join('; ') || null,
   };
 }
@@ -128,14 +138,14 @@ const short: Record<Mapping, string> = {
 /** A table: NAT, declared mapping/filtering, measured, port preservation, verdict. */
 export function renderClassification(results: Classification[]): string {
   const yesNo = (x: boolean | null) => (x === null ? '?' : x ? 'yes' : 'no');
-  const rows = [['NAT', 'declared (mapping/filtering, hairpin)', 'measured', 'port preserved', 'binding lifetime', '']];
+  const rows = [['NAT', 'declared (mapping/filtering, hairpin)', 'measured', 'port preserved (allocation)', 'binding lifetime', '']];
   for (const r of results) {
     const m = r.measured;
     rows.push([
       r.nat,
       `${short[r.declared.mapping]} / ${short[r.declared.filtering]}, ${yesNo(r.declared.hairpinning)}`,
       m.mapping && m.filtering ? `${short[m.mapping]} / ${short[m.filtering]}, ${yesNo(m.hairpinning)}` : `? (${r.problem})`,
-      yesNo(m.portPreserved),
+      `${yesNo(m.portPreserved)} (${r.declared.ports})`,
       `${r.declared.lifetimeS} s (configured)`,
       r.matches ? '✓' : '✗ differs',
     ]);
@@ -150,9 +160,9 @@ export function misbehaving(results: Classification[]): string[] {
     .filter((r) => !r.matches)
     .map((r) =>
       `${r.nat} is declared ${r.declared.mapping} mapping / ${r.declared.filtering} filtering` +
-      `${r.declared.hairpinning ? ' / hairpinning' : ''} but measured ` +
+      `${r.declared.hairpinning ? ' / hairpinning' : ''}${r.declared.ports === 'preserve' ? ' / port-preserving' : ''} but measured ` +
       (r.measured.mapping && r.measured.filtering
-        ? `${r.measured.mapping} / ${r.measured.filtering}${r.measured.hairpinning ? ' / hairpinning' : ''}`
+        ? `${r.measured.mapping} / ${r.measured.filtering}${r.measured.hairpinning ? ' / hairpinning' : ''}${r.measured.portPreserved ? ' / port-preserving' : ''}`
         : `nothing (${r.problem})`),
     );
 }

@@ -17,6 +17,20 @@ export interface NatType extends NatTypeInfo {
   hairpin?: boolean;
   /** UDP binding lifetime in seconds (":lifetime=N"); DEFAULT_LIFETIME_S when absent */
   lifetimeS?: number;
+  /** how external ports are chosen; endpoint-independent mappings take ":ports=random" */
+  ports?: PortAllocation;
+}
+
+/** preserve: the internal port when free; random: chosen per mapping (a hash of the internal endpoint
+ * for EIM, the kernel's random for APDM); hash: derived from the endpoint and the remote address
+ * (address-dependent mapping); static: a DMZ's fixed forward. */
+export type PortAllocation = 'preserve' | 'random' | 'hash' | 'static';
+
+/** The port allocation a type uses when it names none. */
+export function portAllocationOf(t: NatType): PortAllocation {
+  if (t.ports) return t.ports;
+  if (t.name === 'dmz') return 'static';
+  return t.mapping === EI ? 'preserve' : t.mapping === AD ? 'hash' : 'random';
 }
 
 const EI: Mapping = 'endpoint-independent';
@@ -119,26 +133,32 @@ function findSingle(name: string): NatType | undefined {
   if (t.name === 'dmz') return undefined;
   let hairpin = false;
   let lifetimeS: number | undefined;
+  let ports: 'random' | undefined;
   for (const knob of knobs) {
     const life = /^lifetime=(\d{1,4})$/.exec(knob);
+    const alloc = /^ports=(random)$/.exec(knob);
     if (knob === 'hairpin' && !hairpin) hairpin = true;
     else if (life && lifetimeS === undefined && Number(life[1]) >= 1 && Number(life[1]) <= 3600) lifetimeS = Number(life[1]);
+    else if (alloc && ports === undefined && t.mapping === EI) ports = 'random';
     else return undefined;
   }
-  const suffix = `${hairpin ? ':hairpin' : ''}${lifetimeS !== undefined ? `:lifetime=${lifetimeS}` : ''}`;
+  const suffix = `${hairpin ? ':hairpin' : ''}${lifetimeS !== undefined ? `:lifetime=${lifetimeS}` : ''}${ports ? `:ports=${ports}` : ''}`;
   const learned = t.templates.includes('learn-map.nft') || !hairpin ? [] : ['learn-map.nft'];
+  const mapping = (f: string) => (ports && f === `mapping-${EI}.nft` ? `mapping-${EI}-${ports}.nft` : f);
   return {
     ...t,
     name: t.name + suffix,
-    short: t.short + suffix.replace(':hairpin', ':HP').replace(/:lifetime=(\d+)/, ':$1s'),
-    title: `${t.title}${hairpin ? ', hairpinning' : ''}${lifetimeS !== undefined ? `, ${lifetimeS} s bindings` : ''}`,
+    short: t.short + suffix.replace(':hairpin', ':HP').replace(/:lifetime=(\d+)/, ':$1s').replace(/:ports=(\w+)/, ':$1'),
+    title: `${t.title}${hairpin ? ', hairpinning' : ''}${lifetimeS !== undefined ? `, ${lifetimeS} s bindings` : ''}${ports ? `, ${ports} ports` : ''}`,
     ...(hairpin ? { hairpin } : {}),
     ...(lifetimeS !== undefined ? { lifetimeS } : {}),
-    templates: [...t.templates, ...learned, ...(hairpin ? ['hairpin.nft'] : []), ...(lifetimeS !== undefined ? ['binding-lifetime.nft'] : [])],
+    ...(ports ? { ports } : {}),
+    templates: [...t.templates.map(mapping), ...learned, ...(hairpin ? ['hairpin.nft'] : []), ...(lifetimeS !== undefined ? ['binding-lifetime.nft'] : [])],
     essence:
       t.essence +
       (hairpin ? '; hairpinning: LAN-side dnat of the external address through the learned map, snat to the external address' : '') +
-      (lifetimeS !== undefined ? `; UDP bindings expire after ${lifetimeS} idle seconds (\`ct timeout\` policy, learned maps alike)` : ''),
+      (lifetimeS !== undefined ? `; UDP bindings expire after ${lifetimeS} idle seconds (\`ct timeout\` policy, learned maps alike)` : '') +
+      (ports === 'random' ? '; ports hashed from the internal endpoint instead of preserved' : ''),
   };
 }
 

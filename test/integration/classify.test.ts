@@ -39,7 +39,7 @@ if (needsRoot(test)) {
     // address-dependent mapping: one port for both ports of the second address, another for the first
     const adm = results.find((x) => x.nat === 'adm-apdf')!.mapped.mapping;
     t.true(adm[0] !== adm[1] && adm[1] === adm[2], adm.join(' '));
-    t.regex(r.stderr, /symmetric\s+APD \/ APD, no\s+APD \/ APD, no\s+no\s+120 s \(configured\)\s+✓/);
+    t.regex(r.stderr, /symmetric\s+APD \/ APD, no\s+APD \/ APD, no\s+no \(random\)\s+120 s \(configured\)\s+✓/);
     t.deepEqual(await namespaces(), before);
   });
 
@@ -65,7 +65,7 @@ if (needsRoot(test)) {
     const r = await cli(['symmetric-vs-cone', '--verify', '--out', out], { NMX_NFT_DIR: nft });
     t.is(r.exitCode, 2, r.all);
     t.is(r.stderr.trim().split('\n').length, 1);
-    t.regex(r.stderr, /--verify: full-cone is declared endpoint-independent mapping \/ endpoint-independent filtering but measured address-and-port-dependent \/ address-and-port-dependent; /);
+    t.regex(r.stderr, /--verify: full-cone is declared endpoint-independent mapping \/ endpoint-independent filtering \/ port-preserving but measured address-and-port-dependent \/ address-and-port-dependent; /);
     t.regex(r.stderr, /; port-restricted is declared .* but measured address-and-port-dependent \/ address-and-port-dependent; refusing to report a matrix/);
     t.notRegex(r.stderr, /symmetric is declared/, 'the router that tells the truth is not accused');
     t.false(existsSync(join(out, 'report.json')));
@@ -106,12 +106,16 @@ if (isRoot) {
 }
 
 if (isRoot) {
-  test.serial('classify measures hairpinning: on only where a type asks for it, self-hairpin included', async (t) => {
-    const types = ['port-restricted', 'port-restricted:hairpin', 'symmetric:hairpin', 'full-cone:hairpin:lifetime=5'];
+  test.serial('classify measures hairpinning and port preservation: each only where a type asks for it', async (t) => {
+    const types = ['port-restricted', 'port-restricted:hairpin', 'symmetric:hairpin', 'full-cone:hairpin:lifetime=5', 'full-cone:ports=random'];
     const r = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/classify-cli.ts'), '--json', ...types], { reject: false, cwd: ROOT });
     t.is(r.exitCode, 0, r.stderr);
     const results = JSON.parse(r.stdout) as Classification[];
     t.deepEqual(results.map((x) => [x.nat, x.measured.hairpinning]), types.map((n) => [n, n.includes(':hairpin')]));
     t.is(results.find((x) => x.nat === 'full-cone:hairpin:lifetime=5')!.declared.lifetimeS, 5);
+    // port allocation: preserved by default, not with ":ports=random", endpoint-independent either way
+    const random = results.find((x) => x.nat === 'full-cone:ports=random')!;
+    t.deepEqual([random.measured.mapping, random.measured.portPreserved, random.matches], ['endpoint-independent', false, true]);
+    t.true(results.find((x) => x.nat === 'port-restricted')!.measured.portPreserved);
   });
 }

@@ -284,3 +284,20 @@ test('":hairpin" adds the learned map and the LAN-side dnat + snat; off by defau
   t.is(findNat('dmz:hairpin'), undefined);
   t.is(findNat('full-cone:turbo'), undefined);
 });
+
+test('knobs: ":ports=random" (EIM only) and ":lifetime=N" render their templates; bad knobs are unknown', (t) => {
+  const r = findNat('port-restricted:ports=random')!;
+  t.is(r.ports, 'random');
+  t.true(r.templates.includes('mapping-endpoint-independent-random.nft'));
+  t.false(r.templates.includes('mapping-endpoint-independent.nft'));
+  t.regex(chain(renderRuleset(r, VARS), 'post'), /snat ip to \$WAN_IP : jhash ip saddr \. th sport mod 20000 offset 20000/);
+  t.is(findNat('symmetric:ports=random'), undefined, 'port allocation is a knob of endpoint-independent mappings');
+  const l = findNat('full-cone:lifetime=2:hairpin')!;
+  t.is(l.name, 'full-cone:hairpin:lifetime=2', 'knobs are normalised');
+  const text = renderRuleset(l, VARS);
+  t.regex(text, /ct timeout udp_binding \{ protocol udp; l3proto ip; policy = \{ unreplied: 2, replied: 2 \}; \}/);
+  t.regex(text, /map fcmap \{[^}]*timeout 2s; \}/, 'learned maps expire with the binding');
+  t.regex(renderRuleset(nat('full-cone'), VARS), /map fcmap \{[^}]*timeout 120s; \}/);
+  t.is(findNat('full-cone:lifetime=0'), undefined);
+  t.is(findNat('full-cone:lifetime=2:lifetime=3'), undefined);
+});
