@@ -48,7 +48,9 @@ function isReadyLine(line: string): boolean {
   }
 }
 
-const cellDir = (a: string, b: string) => join('cells', `${a}-vs-${b}`);
+// knobs put colons in type names ("full-cone:hairpin"); CI artifact uploads reject colons in paths
+const safe = (name: string) => name.replace(/[^a-z0-9+._-]/gi, '_');
+const cellDir = (a: string, b: string) => join('cells', `${safe(a)}-vs-${safe(b)}`);
 
 function tail(text: string, lines = 3): string {
   return text.split('\n').filter(Boolean).slice(-lines).join('\n');
