@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { agentCommand } from './agent.ts';
 import type { Lab } from './lab.ts';
 import { DEFAULT_LIFETIME_S, portAllocationOf, type NatType, type PortAllocation } from './nat.ts';
-import { endPids, nsStart } from './netns.ts';
+import { endPids } from './netns.ts';
 import type { Side } from './plan.ts';
-import { resetRouter, RunError, startDaemon } from './run.ts';
+import { resetRouter, RunError, startDaemon, startTracked } from './run.ts';
 import { ROOT } from './scenario.ts';
 import type { Teardown } from './teardown.ts';
 import type { Filtering, Mapping } from './types.ts';
@@ -41,15 +41,12 @@ interface PhaseResult {
 }
 
 async function runPhase(side: Side, phase: 'mapping' | 'filtering' | 'hairpin', cmd: string[], env: Record<string, string>, dir: string, teardown: Teardown): Promise<PhaseResult> {
-  const proc = nsStart(side.host, cmd, {
+  const opts = {
     env: { ...env, NMX_PROBE_PHASE: phase, NMX_LOCAL_PORT: String(side.hostPort) },
     stderrFile: join(dir, `classify-${side.router.split('-').at(-1)}-${phase}.log`),
     timeoutMs: PROBE_TIMEOUT_MS,
-  });
-  const pid = proc.pid;
-  const release = pid === undefined ? () => {} : teardown.push(`stop probe client (pid ${pid})`, () => endPids([pid]));
-  const r = await proc.done;
-  release();
+  };
+  const r = await startTracked(side.host, cmd, opts, teardown, 'probe client').done;
   try {
     return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as PhaseResult;
   } catch {

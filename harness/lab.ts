@@ -35,7 +35,6 @@ const SWITCHED_NOT_FILTERED = { 'net.bridge.bridge-nf-call-iptables': 0 };
 
 export interface Lab {
   plan: Plan;
-  namespaces: string[];
   /** leave the namespaces up when the run's teardown unwinds (--keep); processes are still ended */
   keep: () => void;
   /** resolves once lane i's routers and hosts are configured */
@@ -113,5 +112,5 @@ export async function buildLab(p: Plan, teardown: Teardown): Promise<Lab> {
   const lanes = p.lanes.map((l) => Promise.all([buildSide(l.a), buildSide(l.b)]).then(() => undefined));
   // failures surface when a lane is awaited; don't let an unawaited one crash the process meanwhile
   for (const l of lanes) l.catch(() => {});
-  return { plan: p, namespaces, keep, laneReady: (i) => lanes[i]! };
+  return { plan: p, keep, laneReady: (i) => lanes[i]! };
 }

@@ -9,7 +9,7 @@ import { judgeCell, judgeTry, readVerdict } from './judge.ts';
 import { FORWARD_ONLY, renderRuleset, type NatType } from './nat.ts';
 import { systemTool } from './host.ts';
 import { conntrackFlush, conntrackList, endPids, nftList, nftLoad, nsStart } from './netns.ts';
-import type { ProcOptions, ProcResult } from './proc.ts';
+import type { Proc, ProcOptions, ProcResult } from './proc.ts';
 import type { Lab } from './lab.ts';
 import type { Lane, PlannedAttempt, Side } from './plan.ts';
 import type { Scenario } from './scenario.ts';
@@ -70,6 +70,23 @@ export interface Daemon {
 }
 
 /**
+ * Start a process inside a namespace with its PID registered for teardown at once; the registration is
+ * dropped the moment the process ends (its PID must not be signalled after that).
+ */
+export function startTracked(ns: string, argv: string[], opts: ProcOptions, teardown: Teardown, label: string): Proc {
+  const proc = nsStart(ns, argv, opts);
+  const pid = proc.pid;
+  const release = pid === undefined ? () => {} : teardown.push(`stop ${label} (pid ${pid})`, () => endPids([pid]));
+  return {
+    pid,
+    done: proc.done.then((r) => {
+      release();
+      return r;
+    }),
+  };
+}
+
+/**
  * Start a long-running process inside a namespace, its PID registered for teardown at once, and wait on
  * state rather than time: `ready` resolves when `isReady` holds for what it has printed so far on the
  * watched stream (a bound socket's ready line, tcpdump's "listening on").
@@ -85,13 +102,7 @@ export function startDaemon(
     printed += chunk;
     if (o.isReady(printed)) onReady();
   };
-  const proc = nsStart(ns, argv, { ...o, ...(o.watch === 'stdout' ? { onStdout: watch } : { onStderr: watch }) });
-  const pid = proc.pid;
-  const release = pid === undefined ? () => {} : o.teardown.push(`stop ${o.label} (pid ${pid})`, () => endPids([pid]));
-  const done = proc.done.then((r) => {
-    release();
-    return r;
-  });
+  const { pid, done } = startTracked(ns, argv, { ...o, ...(o.watch === 'stdout' ? { onStdout: watch } : { onStderr: watch }) }, o.teardown, o.label);
   const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new RunError(`${o.label} printed no ready line within ${o.readyTimeoutMs} ms`)), o.readyTimeoutMs);
     onReady = () => {
@@ -219,7 +230,7 @@ async function runPeer(side: Side, att: PlannedAttempt, dir: string, ctx: AgentR
   const stdout = join(rel, `${side.role}.stdout`);
   const stderr = join(rel, `${side.role}.stderr`);
   const started = performance.now();
-  const proc = nsStart(side.host, ctx.cmd, {
+  const proc = startTracked(side.host, ctx.cmd, {
     env: {
       NMX_ROLE: side.role,
       NMX_RUN: ctx.runId,
@@ -238,11 +249,8 @@ async function runPeer(side: Side, att: PlannedAttempt, dir: string, ctx: AgentR
     timeoutMs: ctx.hardMs,
     killGraceMs: 300,
     maxBuffer: 1_000_000,
-  });
-  const pid = proc.pid;
-  const release = pid === undefined ? () => {} : ctx.teardown.push(`stop agent ${side.role} (pid ${pid})`, () => endPids([pid]));
+  }, ctx.teardown, `agent ${side.role}`);
   const r = await proc.done;
-  release();
   const out = r.stdout;
   const err = r.spawnError ? `cannot start ${ctx.cmd.join(' ')}: ${r.spawnError.message}` : r.stderr;
   const { verdict, problem } = readVerdict(out);
