@@ -183,11 +183,12 @@ async function main(argv: string[]): Promise<number> {
       durationMs: Math.round(performance.now() - t0),
       host,
       options: { tries: p.tries, timeoutMs: p.timeoutMs, jobs: p.jobs },
+      strategy: scenario.strategy ?? null,
       natTypes: natTypesOf(scenario).map(natInfo),
       rows: scenario.a,
       cols: scenario.b,
       cells,
-      summary: summarize(cells),
+      summary: summarize(cells, scenario.strategy ?? null),
       outDir,
     };
     writeFileSync(resolve(outDir, 'report.json'), renderJson(report));

@@ -2,7 +2,7 @@
 // Pure functions. A clean "no path" from both agents is `failed`; anything the agent contract does not
 // allow (crash, hang, garbage, contradiction) is `error`, so a broken agent never passes for a NAT result.
 import { z } from 'zod';
-import type { AgentExit, AgentVerdict, Attempt, Cell, Expected, Outcome } from './types.ts';
+import { outcomeOfPath, type AgentExit, type AgentVerdict, type Attempt, type Cell, type Expected, type Outcome } from './types.ts';
 
 const verdictSchema = z
   .object({
@@ -72,11 +72,17 @@ export function judgeTry(a: AgentExit, b: AgentExit, hardDeadlineMs: number): Tr
     return { outcome: 'error', reason: reasons.join('; '), ...none };
   }
   if (sa.kind === 'connected' && sb.kind === 'connected') {
+    const [pa, pb] = [sa.verdict.path ?? null, sb.verdict.path ?? null];
+    // two ends of one connection cannot have taken different paths (one relayed, one direct)
+    if (pa !== null && pb !== null && pa !== pb) {
+      return { outcome: 'error', reason: `agents disagree on the path: a says ${pa}, b says ${pb}`, ...none };
+    }
+    const path = pa ?? pb ?? 'direct';
     const times = [sa.verdict.timeToDirectMs, sb.verdict.timeToDirectMs].filter((t): t is number => t !== undefined);
     return {
-      outcome: 'direct',
+      outcome: outcomeOfPath(path),
       reason: null,
-      path: sa.verdict.path ?? sb.verdict.path ?? 'direct',
+      path,
       timeToDirectMs: times.length ? Math.max(...times) : null,
     };
   }
@@ -114,17 +120,30 @@ export function wilson(k: number, n: number, z = 1.96): { rate: number; low: num
   return { rate: r3(p), low: r3(Math.max(0, center - half)), high: r3(Math.min(1, center + half)) };
 }
 
+/** Does a cell's outcome (and path) satisfy what was expected of it? */
+export function satisfies(expected: Expected, outcome: Outcome, path: string | null): boolean {
+  if (expected === 'direct' || expected === 'relayed' || expected === 'failed') return outcome === expected;
+  return (outcome === 'direct' || outcome === 'relayed') && path === expected;
+}
+
+const connected = (o: Outcome) => o === 'direct' || o === 'relayed';
+
 /** Fold the tries of one pairing into a cell. Any errored try makes the cell `error`; tries that
- * disagree make it flaky, and a flaky cell never counts as matching its expectation. */
+ * disagree (in outcome, or in the path they connected by) make it flaky, and a flaky cell never counts
+ * as matching its expectation. */
 export function judgeCell(a: string, b: string, expected: Expected, tries: Attempt[], evidence: string): Cell {
   const count = (o: Outcome) => tries.filter((t) => t.outcome === o).length;
-  const successes = count('direct');
+  const successes = tries.filter((t) => connected(t.outcome)).length;
   const failures = count('failed');
   const errors = count('error');
-  const flaky = new Set(tries.map((t) => t.outcome)).size > 1;
+  const paths: Record<string, number> = {};
+  for (const t of tries) if (connected(t.outcome)) paths[t.path ?? 'direct'] = (paths[t.path ?? 'direct'] ?? 0) + 1;
+  // the most frequent path; on a tie, the earliest to win a try
+  const path = Object.entries(paths).sort((x, y) => y[1] - x[1])[0]?.[0] ?? null;
+  const flaky = new Set(tries.map((t) => (connected(t.outcome) ? `${t.outcome}:${t.path ?? 'direct'}` : t.outcome))).size > 1;
   // a cell with no tries (the run was cut short) is a fault, never a quiet "failed" that might match
-  const outcome: Outcome = errors > 0 || tries.length === 0 ? 'error' : successes > failures ? 'direct' : 'failed';
-  const times = tries.flatMap((t) => (t.outcome === 'direct' && t.timeToDirectMs !== null ? [t.timeToDirectMs] : []));
+  const outcome: Outcome = errors > 0 || tries.length === 0 ? 'error' : successes > failures ? outcomeOfPath(path) : 'failed';
+  const times = tries.flatMap((t) => (connected(t.outcome) && t.timeToDirectMs !== null ? [t.timeToDirectMs] : []));
   const round = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
   return {
     a,
@@ -136,9 +155,11 @@ export function judgeCell(a: string, b: string, expected: Expected, tries: Attem
     failures,
     errors,
     flaky,
+    path: outcome === 'failed' || outcome === 'error' ? null : path,
+    paths,
     timeToDirectMs: { median: round(median(times)), max: round(times.length ? Math.max(...times) : null), samples: times },
     successRate: wilson(successes, tries.length),
-    match: !flaky && outcome === expected,
+    match: !flaky && satisfies(expected, outcome, path),
     reasons: tries.length === 0 ? ['no try ran'] : [...new Set(tries.flatMap((t) => (t.reason ? [t.reason] : [])))],
     evidence,
   };

@@ -30,10 +30,35 @@ function pingAdmitted(from: NatType, to: NatType): boolean {
   return to.mapping === EI && from.mapping === EI;
 }
 
-/** What the udp-punch agent should achieve between a peer behind `a` and one behind `b`. */
-export function expectedByModel(a: NatType, b: NatType): Expected {
-  return pingAdmitted(a, b) || pingAdmitted(b, a) ? 'direct' : 'failed';
+/** Whether the udp-punch strategy connects a peer behind `a` with one behind `b`. A router that drops
+ * UDP (":no-udp") lets nothing through, not even the registration with the rendezvous. */
+function udpPunches(a: NatType, b: NatType): boolean {
+  if (a.noUdp || b.noUdp) return false;
+  return pingAdmitted(a, b) || pingAdmitted(b, a);
 }
 
-export const MODELS = ['udp-punch'] as const;
+/**
+ * Whether TCP simultaneous open (agents/tcp-punch) connects them: the crossing SYNs only meet when each
+ * side aims at the other's actual mapping, and with no listener there is no peer-reflexive rescue, so
+ * both mappings must be endpoint-independent. (Endpoint-independent filtering makes the result a race —
+ * the early SYN meets a host with no socket yet and is answered with RST — see scenarios/tcp-matrix.ts;
+ * the model says "direct" there and scenarios keep such pairings out of TCP's way.)
+ */
+function tcpConnects(a: NatType, b: NatType): boolean {
+  return a.mapping === EI && b.mapping === EI;
+}
+
+/**
+ * What a strategy should achieve between a peer behind `a` and one behind `b`:
+ * - udp-punch: the udp-punch agent (direct, or failed);
+ * - fallback: agents/fallback — UDP punch, then TCP simultaneous open, then the TLS relay, which always
+ *   connects (both legs are outbound TCP), so the model names the step that wins.
+ */
+export function expectedByModel(model: Model, a: NatType, b: NatType): Expected {
+  if (model === 'udp-punch') return udpPunches(a, b) ? 'direct' : 'failed';
+  if (udpPunches(a, b)) return 'direct-udp';
+  return tcpConnects(a, b) ? 'direct-tcp' : 'relayed';
+}
+
+export const MODELS = ['udp-punch', 'fallback'] as const;
 export type Model = (typeof MODELS)[number];

@@ -19,6 +19,11 @@ export interface NatType extends NatTypeInfo {
   lifetimeS?: number;
   /** how external ports are chosen; endpoint-independent mappings take ":ports=random" */
   ports?: PortAllocation;
+  /** the router forwards no UDP (":no-udp"), like networks that let only TCP out */
+  noUdp?: boolean;
+  /** the host has a public address of its own, translated 1:1 (cloud-eip): the side gets one, and its
+   * peer agent NMX_PUBLIC_IP */
+  publicIp?: boolean;
 }
 
 /** preserve: the internal port when free; random: chosen per mapping (a hash of the internal endpoint
@@ -94,6 +99,17 @@ export const NAT_TYPES: readonly NatType[] = [
     .map(([m, f]) => behaviour(m, f)),
 ];
 
+/**
+ * Not a NAT of the classic kind, so outside NAT_TYPES (classify and the coturn oracle go over those):
+ * a cloud host with a public address of its own (seed 000, matconnect). In RFC 4787 terms the host's
+ * own traffic meets a symmetric NAT gateway; its 1:1 public address is extra, and open to anyone.
+ */
+export const CLOUD_EIP: NatType = {
+  name: 'cloud-eip', short: 'EIP', title: 'cloud public IP (1:1 inbound) with replies through a separate NAT gateway', mapping: APD, filtering: APD,
+  templates: ['cloud-eip.nft'], publicIp: true,
+  essence: 'stateless 1:1 `ip daddr set` of the public address (notrack) inbound; outbound `snat` to the gateway address, random ports',
+};
+
 /** The five types of the textbook matrix. */
 export const CLASSIC_TYPES = ['dmz', 'full-cone', 'address-restricted', 'port-restricted', 'symmetric'];
 
@@ -105,13 +121,13 @@ const ALIASES: Record<string, string> = {
 };
 
 export function natNames(): string[] {
-  return NAT_TYPES.map((t) => t.name);
+  return [...NAT_TYPES, CLOUD_EIP].map((t) => t.name);
 }
 
 /** For messages: every type's name, with its canonical RFC 4787 name where the two differ. */
 export function knownNats(): string {
-  return NAT_TYPES.map((t) => {
-    const canonical = t.name === 'dmz' ? t.name : behaviourName(t.mapping, t.filtering);
+  return [...NAT_TYPES, CLOUD_EIP].map((t) => {
+    const canonical = t.name === 'dmz' || t.publicIp ? t.name : behaviourName(t.mapping, t.filtering);
     return canonical === t.name ? t.name : `${t.name} (${canonical})`;
   }).join(', ');
 }
@@ -128,10 +144,11 @@ export const DEFAULT_LIFETIME_S = 120;
 function findSingle(name: string): NatType | undefined {
   const [base, ...knobs] = name.toLowerCase().split(':');
   const canonical = Object.hasOwn(ALIASES, base!) ? ALIASES[base!]! : base;
-  const t = NAT_TYPES.find((x) => x.name === canonical);
+  const t = [...NAT_TYPES, CLOUD_EIP].find((x) => x.name === canonical);
   if (!t || knobs.length === 0) return knobs.length ? undefined : t;
-  if (t.name === 'dmz') return undefined;
+  if (t.name === 'dmz' || t.publicIp) return undefined;
   let hairpin = false;
+  let noUdp = false;
   let lifetimeS: number | undefined;
   let ports: 'random' | undefined;
   for (const knob of knobs) {
@@ -140,25 +157,30 @@ function findSingle(name: string): NatType | undefined {
     if (knob === 'hairpin' && !hairpin) hairpin = true;
     else if (life && lifetimeS === undefined && Number(life[1]) >= 1 && Number(life[1]) <= 3600) lifetimeS = Number(life[1]);
     else if (alloc && ports === undefined && t.mapping === EI) ports = 'random';
+    else if (knob === 'no-udp' && !noUdp) noUdp = true;
     else return undefined;
   }
-  const suffix = `${hairpin ? ':hairpin' : ''}${lifetimeS !== undefined ? `:lifetime=${lifetimeS}` : ''}${ports ? `:ports=${ports}` : ''}`;
+  const suffix = `${hairpin ? ':hairpin' : ''}${lifetimeS !== undefined ? `:lifetime=${lifetimeS}` : ''}${ports ? `:ports=${ports}` : ''}${noUdp ? ':no-udp' : ''}`;
   const learned = t.templates.includes('learn-map.nft') || !hairpin ? [] : ['learn-map.nft'];
   const mapping = (f: string) => (ports && f === `mapping-${EI}.nft` ? `mapping-${EI}-${ports}.nft` : f);
   return {
     ...t,
     name: t.name + suffix,
-    short: t.short + suffix.replace(':hairpin', ':HP').replace(/:lifetime=(\d+)/, ':$1s').replace(/:ports=(\w+)/, ':$1'),
-    title: `${t.title}${hairpin ? ', hairpinning' : ''}${lifetimeS !== undefined ? `, ${lifetimeS} s bindings` : ''}${ports ? `, ${ports} ports` : ''}`,
+    short: t.short + suffix.replace(':hairpin', ':HP').replace(/:lifetime=(\d+)/, ':$1s').replace(/:ports=(\w+)/, ':$1').replace(':no-udp', ':noUDP'),
+    title: `${t.title}${hairpin ? ', hairpinning' : ''}${lifetimeS !== undefined ? `, ${lifetimeS} s bindings` : ''}${ports ? `, ${ports} ports` : ''}${noUdp ? ', no UDP' : ''}`,
     ...(hairpin ? { hairpin } : {}),
     ...(lifetimeS !== undefined ? { lifetimeS } : {}),
     ...(ports ? { ports } : {}),
-    templates: [...t.templates.map(mapping), ...learned, ...(hairpin ? ['hairpin.nft'] : []), ...(lifetimeS !== undefined ? ['binding-lifetime.nft'] : [])],
+    ...(noUdp ? { noUdp } : {}),
+    templates: [
+      ...t.templates.map(mapping), ...learned, ...(hairpin ? ['hairpin.nft'] : []), ...(lifetimeS !== undefined ? ['binding-lifetime.nft'] : []), ...(noUdp ? ['no-udp.nft'] : []),
+    ],
     essence:
       t.essence +
       (hairpin ? '; hairpinning: LAN-side dnat of the external address through the learned map, snat to the external address' : '') +
       (lifetimeS !== undefined ? `; UDP bindings expire after ${lifetimeS} idle seconds (\`ct timeout\` policy, learned maps alike)` : '') +
-      (ports === 'random' ? '; ports hashed from the internal endpoint instead of preserved' : ''),
+      (ports === 'random' ? '; ports hashed from the internal endpoint instead of preserved' : '') +
+      (noUdp ? '; forwards no UDP at all (`meta l4proto udp drop`)' : ''),
   };
 }
 
@@ -175,7 +197,7 @@ export function findNat(name: string): NatType | undefined {
   if (parts.length === 1) return findSingle(name);
   if (parts.length !== 2) return undefined;
   const [home, carrier] = parts.map(findSingle);
-  if (!home || !carrier || home.name === 'dmz' || carrier.name === 'dmz') return undefined;
+  if (!home || !carrier || home.name === 'dmz' || carrier.name === 'dmz' || home.publicIp || carrier.publicIp) return undefined;
   return {
     name: `${home.name}+${carrier.name}`,
     short: `${home.short}+${carrier.short}`,
@@ -206,6 +228,8 @@ export interface RouterVars {
   LAN_NET: string;
   /** external port of the DMZ forward */
   DMZ_PORT: number;
+  /** the host's own public address (cloud-eip), when its side has one */
+  PUBLIC_IP?: string;
 }
 
 /** Templates live in nft/; NMX_NFT_DIR points elsewhere (the tests use it to build a mislabelled router). */
@@ -249,7 +273,9 @@ export function renderRuleset(type: NatType, vars: RouterVars): string {
       throw new Error(`nft template ${file} uses $${name}, which the renderer does not know`);
     }
     const key = name as keyof RouterVars;
-    defines.push(`define ${name} = ${nftValue(key, vars[key])}`);
+    const value = vars[key];
+    if (value === undefined) throw new Error(`${type.name} needs ${name}, and this router has none (plan the side with it)`);
+    defines.push(`define ${name} = ${nftValue(key, value)}`);
   }
   const indent = (s: string) => s.trimEnd().split('\n').map((l) => (l ? '  ' + l : l)).join('\n');
   // a template may be comments only (address-and-port-dependent filtering adds no rules)

@@ -8,14 +8,51 @@ import type { Cell, Report } from './types.ts';
 
 type Style = Parameters<typeof styleText>[0];
 
-export function summarize(cells: Cell[]): Report['summary'] {
+/**
+ * The summary of a run. With a strategy (the agent's fallback steps in order), a cell won by step k
+ * was failed by every step before it: step k "rescued" it. `of` is how many cells reached step k, i.e.
+ * were not won by an earlier step (errored cells left out): seed 003 reports TCP rescuing 10–20 % of
+ * UDP's failures.
+ */
+export function summarize(cells: Cell[], strategy: string[] | null = null): Report['summary'] {
+  const paths: Record<string, number> = {};
+  for (const c of cells) if (c.path !== null) paths[c.path] = (paths[c.path] ?? 0) + 1;
+  const judged = cells.filter((c) => c.outcome !== 'error');
+  const rescued = (strategy ?? []).slice(1).map((path, i) => {
+    const earlier = new Set(strategy!.slice(0, i + 1));
+    const reached = judged.filter((c) => c.path === null || !earlier.has(c.path));
+    return { path, cells: reached.filter((c) => c.path === path).length, of: reached.length };
+  });
   return {
     cells: cells.length,
     matched: cells.filter((c) => c.match).length,
     mismatched: cells.filter((c) => !c.match).length,
     errored: cells.filter((c) => c.outcome === 'error').length,
     flaky: cells.filter((c) => c.flaky).length,
+    paths,
+    rescued,
   };
+}
+
+/** One letter per path in matrices: the path that won a cell at a glance. */
+const PATH_LETTERS: Record<string, string> = { 'direct-udp': 'U', 'direct-tcp': 'T', relayed: 'R', matconnect: 'M', 'plain-udp': 'P' };
+
+export function pathLetter(path: string | null): string {
+  if (path === null) return '';
+  return PATH_LETTERS[path] ?? '*';
+}
+
+/** "U direct-udp · T direct-tcp": the legend for the letters a report uses. */
+function pathLegend(report: Report): string {
+  const used = [...new Set(report.cells.flatMap((c) => (c.path === null ? [] : [c.path])))].sort();
+  return used.map((p) => `${pathLetter(p)} ${p}`).join(' · ');
+}
+
+/** "direct-tcp rescued 2 of 6 cells (33 %) · relayed rescued 4 of 4 cells (100 %)" */
+function rescueLine(report: Report): string | null {
+  const r = report.summary.rescued;
+  if (!r.length) return null;
+  return r.map((x) => `${x.path} rescued ${x.cells} of ${x.of} cell${x.of === 1 ? '' : 's'}${x.of ? ` (${Math.round((100 * x.cells) / x.of)} %)` : ''}`).join(' · ');
 }
 
 export function cellAt(report: Report, a: string, b: string): Cell | undefined {
@@ -53,11 +90,12 @@ const mismatches = (report: Report): Cell[] =>
 const width = (s: string): number => [...s].length;
 const pad = (s: string, w: number): string => s + ' '.repeat(Math.max(0, w - width(s)));
 
-function cellText(c: Cell | undefined): string {
+function cellText(c: Cell | undefined, letters: boolean): string {
   if (!c) return '–';
   const mark = (c.match ? '✓' : '✗') + (c.flaky ? '~' : '');
   if (c.outcome === 'error') return `ERR ${count(c)} ${mark}`;
-  return c.match ? `${count(c)} ${mark}` : `${count(c)} ${mark} want ${c.expected}`;
+  const n = letters && c.path !== null ? `${count(c)} ${pathLetter(c.path)}` : count(c);
+  return c.match ? `${n} ${mark}` : `${n} ${mark} want ${c.expected}`;
 }
 
 function cellStyle(c: Cell | undefined): Style | null {
@@ -65,8 +103,11 @@ function cellStyle(c: Cell | undefined): Style | null {
   if (c.outcome === 'error') return 'yellow';
   if (!c.match) return 'red';
   if (c.flaky) return 'yellow';
-  return c.outcome === 'direct' ? 'green' : 'dim';
+  return c.outcome === 'direct' ? 'green' : c.outcome === 'relayed' ? 'cyan' : 'dim';
 }
+
+/** Letters are shown once a report has more than plain direct-udp to tell apart. */
+const showLetters = (report: Report): boolean => report.strategy !== null || report.cells.some((c) => c.path !== null && c.path !== 'direct-udp');
 
 export function renderTerminal(report: Report, opts: { color: boolean }): string {
   const paint = (style: Style | null, s: string): string =>
@@ -83,21 +124,25 @@ export function renderTerminal(report: Report, opts: { color: boolean }): string
 
   // matrix: first column = side A names, then one column per side B name
   const corner = 'A \\ B';
+  const letters = showLetters(report);
   const grid = report.rows.map((a) => report.cols.map((b) => cellAt(report, a, b)));
   const w0 = Math.max(width(corner), ...report.rows.map(width));
-  const ws = report.cols.map((b, j) => Math.max(width(b), ...grid.map((r) => width(cellText(r[j])))));
+  const ws = report.cols.map((b, j) => Math.max(width(b), ...grid.map((r) => width(cellText(r[j], letters)))));
   const gap = '  ';
   out.push([pad(corner, w0), ...report.cols.map((b, j) => paint('bold', pad(b, ws[j]!)))].join(gap));
   out.push(['-'.repeat(w0), ...ws.map((w) => '-'.repeat(w))].join(gap));
   grid.forEach((row, i) => {
-    const cells = row.map((c, j) => paint(cellStyle(c), pad(cellText(c), ws[j]!)));
+    const cells = row.map((c, j) => paint(cellStyle(c), pad(cellText(c, letters), ws[j]!)));
     out.push([paint('bold', pad(report.rows[i]!, w0)), ...cells].join(gap));
   });
 
   out.push(
     '',
-    paint('dim', 'x/y = direct tries / tries   ✓ as expected   ✗ not as expected   ~ flaky   ERR error   want = expected'),
+    paint('dim', 'x/y = connected tries / tries   ✓ as expected   ✗ not as expected   ~ flaky   ERR error   want = expected'),
   );
+  if (letters && pathLegend(report)) out.push(paint('dim', `path that won: ${pathLegend(report)}`));
+  const rescue = rescueLine(report);
+  if (rescue) out.push(`fallback: ${rescue}`);
 
   const extras = [
     summary.errored ? `${summary.errored} errored` : '',
@@ -107,7 +152,8 @@ export function renderTerminal(report: Report, opts: { color: boolean }): string
   out.push(paint(summary.mismatched ? 'red' : 'green', line));
 
   for (const c of mismatches(report)) {
-    out.push(paint('red', `✗ ${c.a} × ${c.b}: expected ${c.expected}, got ${c.outcome} (${count(c)})`));
+    const got = c.path !== null && c.path !== c.outcome ? `${c.outcome} via ${c.path}` : c.outcome;
+    out.push(paint('red', `✗ ${c.a} × ${c.b}: expected ${c.expected}, got ${got} (${count(c)})`));
     if (c.reasons[0]) out.push(`    ${c.reasons[0]}`);
     out.push(`    evidence: ${join(report.outDir, c.evidence)}`);
   }
@@ -131,12 +177,16 @@ const table = (head: string[], body: string[][]): string[] => [
   ...body.map(row),
 ];
 
+/** "direct-tcp", or the outcome when no path won */
+const what = (c: Cell): string => c.path ?? c.outcome;
+
 function mdCell(c: Cell | undefined): string {
   if (!c) return '–';
   const flaky = c.flaky ? ' (flaky)' : '';
   if (c.outcome === 'error') return `⚠️ error ${count(c)}${flaky}`;
-  if (!c.match) return `❌ ${count(c)} ${c.outcome} (want ${c.expected})${flaky}`;
-  return `✅ ${count(c)} ${c.outcome}${flaky}`;
+  if (!c.match) return `❌ ${count(c)} ${what(c)} (want ${c.expected})${flaky}`;
+  const icon = c.outcome === 'relayed' ? '🔁' : '✅';
+  return `${icon} ${count(c)} ${what(c)}${flaky}`;
 }
 
 export function renderMarkdown(report: Report): string {
@@ -158,12 +208,13 @@ export function renderMarkdown(report: Report): string {
 
   const cells = report.rows.flatMap((a) => report.cols.flatMap((b) => cellAt(report, a, b) ?? []));
   const details = table(
-    ['A', 'B', 'expected', 'outcome', 'direct/tries', 'success rate (95 % CI)', 'flaky', 'time-to-direct median / max (ms)', 'match', 'reasons', 'evidence'],
+    ['A', 'B', 'expected', 'outcome', 'path', 'connected/tries', 'success rate (95 % CI)', 'flaky', 'time-to-direct median / max (ms)', 'match', 'reasons', 'evidence'],
     cells.map((c) => [
       esc(c.a),
       esc(c.b),
       c.expected,
       c.outcome,
+      Object.keys(c.paths).length > 1 ? Object.entries(c.paths).map(([p, n]) => `${p} ×${n}`).join(', ') : (c.path ?? '–'),
       count(c),
       rate(c),
       c.flaky ? 'yes' : 'no',
@@ -181,6 +232,7 @@ export function renderMarkdown(report: Report): string {
     [[host.kernel, host.nft, host.iproute2, host.conntrack, host.node, String(host.cpus)].map(esc)],
   );
 
+  const rescue = rescueLine(report);
   return [
     `## natmatrix: ${report.scenario}`,
     '',
@@ -190,6 +242,7 @@ export function renderMarkdown(report: Report): string {
     '',
     ...matrix,
     '',
+    ...(report.strategy ? [`Strategy: ${report.strategy.join(' → ')}. Fallback: ${rescue}.`, ''] : []),
     '### Cells',
     '',
     ...details,

@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { expectedByModel, MODELS } from './model.ts';
 import { findNat, knownNats, type NatType } from './nat.ts';
-import type { Expected } from './types.ts';
+import { PATHS, type Expected } from './types.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const SCENARIO_DIR = resolve(ROOT, 'scenarios');
@@ -31,7 +31,7 @@ const natName = z.string().superRefine((name, ctx) => {
   }
 });
 
-const expected = z.enum(['direct', 'failed']);
+const expected = z.enum(['direct', 'relayed', 'failed', ...PATHS]);
 
 export const scenarioSchema = z
   .object({
@@ -46,6 +46,11 @@ export const scenarioSchema = z
     /** while holding, the agents send a keepalive this often (0: none) */
     keepaliveMs: z.number().int().min(0).max(600_000).default(0),
     agent: z.object({ peer: z.string().min(1), rendezvous: z.string().min(1) }).strict().optional(),
+    /** the agent's steps, in the order it tries them (e.g. direct-udp, direct-tcp, relayed): the report
+     * counts how many cells each later step rescued, and the harness gives a try one punch window per step */
+    strategy: z.array(z.string().regex(/^[a-z][a-z0-9-]*$/, 'a path name: lower-case letters, digits and dashes')).min(1).optional(),
+    /** run the TLS relay (agents/relay) beside the rendezvous; peers get NMX_RELAY and NMX_RELAY_CA */
+    relay: z.boolean().default(false),
     /** derive every expectation not given in `expect` from this model (harness/model.ts) */
     expectModel: z.enum(MODELS).optional(),
     expect: z.record(z.string(), z.record(z.string(), expected)).default({}),
@@ -66,7 +71,7 @@ export const scenarioSchema = z
     for (const a of s.a) {
       for (const b of s.b) {
         if (s.expect[a]?.[b] === undefined && s.expectModel === undefined) {
-          ctx.addIssue({ code: 'custom', path: ['expect', a], message: `no expected outcome for ${a} × ${b} (add expect["${a}"]["${b}"]: "direct" | "failed", or expectModel: "udp-punch")` });
+          ctx.addIssue({ code: 'custom', path: ['expect', a], message: `no expected outcome for ${a} × ${b} (add expect["${a}"]["${b}"]: "direct" | "relayed" | "failed" | a path, or an expectModel)` });
         }
       }
     }
@@ -105,7 +110,7 @@ export function expectedOf(s: ScenarioData, a: string, b: string): Expected {
   const [na, nb] = [findNat(a), findNat(b)];
   // two hosts behind one NAT reach each other's external endpoints only through hairpinning
   if (s.expectModel !== undefined && na && b === SAME_SITE) return na.hairpin ? 'direct' : 'failed';
-  if (s.expectModel !== undefined && na && nb) return expectedByModel(na, nb);
+  if (s.expectModel !== undefined && na && nb) return expectedByModel(s.expectModel, na, nb);
   throw new Error(`no expectation for ${a} × ${b}`);
 }
 

@@ -2,12 +2,23 @@
 //   scenario ──plan──▶ Plan ──build──▶ Lab ──run──▶ Attempt[] ──judge──▶ Cell[] ──report──▶ files
 // Every stage after `plan` consumes plain data, so judge and report are pure and unit-testable.
 
-/** What a scenario expects of a pairing. */
-export type Expected = 'direct' | 'failed';
+/** Paths the shipped agents report (an external agent may name others; they count as direct). */
+export const PATHS = ['direct-udp', 'direct-tcp', 'relayed', 'matconnect', 'plain-udp'] as const;
+export type KnownPath = (typeof PATHS)[number];
 
-/** What one try (or a whole cell) came to. `error` is a fault (agent crash, hang, garbage, harness
- * failure), never a clean "could not punch" — that is `failed`. */
-export type Outcome = 'direct' | 'failed' | 'error';
+/** What a scenario expects of a pairing: an outcome (any direct path, a relayed one, none), or the
+ * exact path that must win. */
+export type Expected = 'direct' | 'relayed' | 'failed' | KnownPath;
+
+/** What one try (or a whole cell) came to. `relayed`: connected, but through a relay, not directly.
+ * `error` is a fault (agent crash, hang, garbage, harness failure), never a clean "could not connect" —
+ * that is `failed`. */
+export type Outcome = 'direct' | 'relayed' | 'failed' | 'error';
+
+/** The outcome a connected try's path stands for. */
+export function outcomeOfPath(path: string | null | undefined): 'direct' | 'relayed' {
+  return path === 'relayed' ? 'relayed' : 'direct';
+}
 
 /** The last stdout line of an agent, parsed (see README "Agent contract"). */
 export interface AgentVerdict {
@@ -63,14 +74,19 @@ export interface Cell {
   expected: Expected;
   outcome: Outcome;
   tries: number;
+  /** tries that connected (directly or relayed) */
   successes: number;
   failures: number;
   errors: number;
-  /** outcomes differed between tries */
+  /** outcomes (or the paths of connected tries) differed between tries */
   flaky: boolean;
+  /** the path of the connected tries (the most frequent one if they differ), null when none connected */
+  path: string | null;
+  /** connected tries per path */
+  paths: Record<string, number>;
   /** over the direct tries; samples holds each direct try's time, in try order */
   timeToDirectMs: { median: number | null; max: number | null; samples: number[] };
-  /** direct tries / tries with its 95 % Wilson score interval */
+  /** connected tries / tries with its 95 % Wilson score interval */
   successRate: { rate: number; low: number; high: number };
   match: boolean;
   /** distinct reasons for non-direct tries */
@@ -109,13 +125,25 @@ export interface Report {
   durationMs: number;
   host: HostFacts;
   options: { tries: number; timeoutMs: number; jobs: number };
+  /** the agent's fallback steps in order (the scenario's `strategy`), or null for a single-path agent */
+  strategy: string[] | null;
   natTypes: NatTypeInfo[];
   /** side A NAT names, in row order */
   rows: string[];
   /** side B NAT names, in column order */
   cols: string[];
   cells: Cell[];
-  summary: { cells: number; matched: number; mismatched: number; errored: number; flaky: number };
+  summary: {
+    cells: number;
+    matched: number;
+    mismatched: number;
+    errored: number;
+    flaky: number;
+    /** cells won by each path */
+    paths: Record<string, number>;
+    /** per strategy step after the first: cells it won (every earlier step had failed there) */
+    rescued: Array<{ path: string; cells: number; of: number }>;
+  };
   /** absolute path of the run folder */
   outDir: string;
 }

@@ -314,3 +314,33 @@ test('wilson: 95 % score interval, inside [0, 1] at the extremes', (t) => {
   t.deepEqual(wilson(8, 10), { rate: 0.8, low: 0.49, high: 0.943 });
   t.deepEqual(wilson(0, 0), { rate: 0, low: 0, high: 1 });
 });
+
+// ---------------------------------------------------------------------------------------------
+// paths
+
+test('judgeTry: a relayed verdict is outcome relayed; two ends naming different paths are an error', (t) => {
+  const relayed = (role: 'a' | 'b') => exit(role, okLine(40, { path: 'relayed' }));
+  const v = judgeTry(relayed('a'), relayed('b'), DEADLINE);
+  t.is(v.outcome, 'relayed');
+  t.is(v.path, 'relayed');
+  const mixed = judgeTry(relayed('a'), exit('b', okLine(12)), DEADLINE);
+  t.is(mixed.outcome, 'error');
+  t.regex(mixed.reason ?? '', /disagree on the path: a says relayed, b says direct-udp/);
+  const tcp = judgeTry(exit('a', okLine(9, { path: 'direct-tcp' })), exit('b', okLine(9, { path: 'direct-tcp' })), DEADLINE);
+  t.deepEqual([tcp.outcome, tcp.path], ['direct', 'direct-tcp']);
+});
+
+test('judgeCell: the path decides a path expectation, and differing paths make the cell flaky', (t) => {
+  const via = (path: string) => ({ ...attempt(path === 'relayed' ? 'relayed' : 'direct', 20), path });
+  const tcp = judgeCell('x', 'y', 'direct-tcp', [via('direct-tcp'), via('direct-tcp')], 'e');
+  t.deepEqual([tcp.outcome, tcp.path, tcp.match, tcp.flaky, tcp.successes], ['direct', 'direct-tcp', true, false, 2]);
+  t.false(judgeCell('x', 'y', 'direct-tcp', [via('direct-udp')], 'e').match, 'another direct path is not the expected one');
+  const mixed = judgeCell('x', 'y', 'direct', [via('direct-udp'), via('direct-tcp'), via('direct-tcp')], 'e');
+  t.true(mixed.flaky);
+  t.false(mixed.match);
+  t.is(mixed.path, 'direct-tcp', 'the most frequent path');
+  t.deepEqual(mixed.paths, { 'direct-udp': 1, 'direct-tcp': 2 });
+  const relay = judgeCell('x', 'y', 'relayed', [via('relayed'), via('relayed')], 'e');
+  t.deepEqual([relay.outcome, relay.match, relay.successRate.rate], ['relayed', true, 1]);
+  t.false(judgeCell('x', 'y', 'direct', [via('relayed')], 'e').match, 'relayed is not direct');
+});

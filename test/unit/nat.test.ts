@@ -53,7 +53,7 @@ test('registry: the five classic types first, then the rest of the RFC 4787 grid
   t.is(NAT_TYPES.length, 10);
   const grid = NAT_TYPES.filter((n) => n.name !== 'dmz').map((n) => `${n.mapping}/${n.filtering}`);
   t.is(new Set(grid).size, 9, 'all nine mapping × filtering combinations, none twice');
-  t.deepEqual(natNames().slice(5), ['adm-eif', 'adm-adf', 'adm-apdf', 'apdm-eif', 'apdm-adf']);
+  t.deepEqual(natNames().slice(5), ['adm-eif', 'adm-adf', 'adm-apdf', 'apdm-eif', 'apdm-adf', 'cloud-eip']);
 });
 
 test('canonical behaviour names are aliases of the friendly ones', (t) => {

@@ -1,18 +1,22 @@
 import test from 'ava';
-import { wilson } from '../../harness/judge.ts';
+import { satisfies, wilson } from '../../harness/judge.ts';
 import { cellAt, progressLine, renderJson, renderMarkdown, renderTerminal, summarize } from '../../harness/report.ts';
-import type { Cell, Expected, Report } from '../../harness/types.ts';
+import { outcomeOfPath, type Cell, type Expected, type Outcome, type Report } from '../../harness/types.ts';
 
 // ---------------------------------------------------------------------------------------------
 // fixture builders
 
 type CellSpec = Pick<Cell, 'a' | 'b' | 'expected'> & Partial<Cell>;
 
+const outcomeOf = (e: Expected): Outcome => (e === 'failed' || e === 'direct' || e === 'relayed' ? e : outcomeOfPath(e));
+
 /** A cell whose counts default to "all tries went `outcome`" and whose match is derived. */
 function cell(spec: CellSpec): Cell {
   const tries = spec.tries ?? 3;
-  const outcome = spec.outcome ?? spec.expected;
-  const successes = spec.successes ?? (outcome === 'direct' ? tries : 0);
+  const outcome = spec.outcome ?? outcomeOf(spec.expected);
+  const connected = outcome === 'direct' || outcome === 'relayed';
+  const path = spec.path !== undefined ? spec.path : connected ? (outcome === 'relayed' ? 'relayed' : ['direct', 'failed'].includes(spec.expected) ? 'direct-udp' : spec.expected) : null;
+  const successes = spec.successes ?? (connected ? tries : 0);
   const errors = spec.errors ?? (outcome === 'error' ? 1 : 0);
   return {
     outcome,
@@ -21,16 +25,18 @@ function cell(spec: CellSpec): Cell {
     failures: tries - successes - errors,
     errors,
     flaky: false,
+    path,
+    paths: path === null ? {} : { [path]: successes },
     timeToDirectMs: successes > 0 ? { median: 100 + successes, max: 200.25, samples: [100 + successes] } : { median: null, max: null, samples: [] },
     successRate: wilson(successes, tries),
-    match: outcome === spec.expected,
+    match: satisfies(spec.expected, outcome, path),
     reasons: successes === tries ? [] : ['no direct path within 5000 ms'],
     evidence: `cells/${spec.a}__${spec.b}`,
     ...spec,
   };
 }
 
-function report(rows: string[], cols: string[], cells: Cell[]): Report {
+function report(rows: string[], cols: string[], cells: Cell[], strategy: string[] | null = null): Report {
   return {
     tool: 'natmatrix',
     version: '0.1.0',
@@ -41,11 +47,12 @@ function report(rows: string[], cols: string[], cells: Cell[]): Report {
     durationMs: 12_345,
     host: { kernel: '6.8.0-40-generic', nft: 'v1.0.9', iproute2: '6.1.0', conntrack: '1.4.8', node: 'v20.20.2', cpus: 8 },
     options: { tries: 3, timeoutMs: 5000, jobs: 4 },
+    strategy,
     natTypes: [],
     rows,
     cols,
     cells,
-    summary: summarize(cells),
+    summary: summarize(cells, strategy),
     outDir: '/tmp/runs/20250101-120000-abcd',
   };
 }
@@ -133,10 +140,10 @@ function mdTable(md: string, startsWith: string): string[][] {
 // summarize / cellAt / json
 
 test('summarize counts cells, matches, mismatches, errors and flakes', (t) => {
-  t.deepEqual(summarize(allMatched.cells), { cells: 3, matched: 3, mismatched: 0, errored: 0, flaky: 0 });
-  t.deepEqual(summarize(withMismatch.cells), { cells: 4, matched: 2, mismatched: 2, errored: 0, flaky: 0 });
-  t.deepEqual(summarize(withErrorAndFlaky.cells), { cells: 3, matched: 2, mismatched: 1, errored: 1, flaky: 2 });
-  t.deepEqual(summarize([]), { cells: 0, matched: 0, mismatched: 0, errored: 0, flaky: 0 });
+  t.deepEqual(summarize(allMatched.cells), { cells: 3, matched: 3, mismatched: 0, errored: 0, flaky: 0, paths: { 'direct-udp': 2 }, rescued: [] });
+  t.deepEqual(summarize(withMismatch.cells), { cells: 4, matched: 2, mismatched: 2, errored: 0, flaky: 0, paths: { 'direct-udp': 3 }, rescued: [] });
+  t.deepEqual(summarize(withErrorAndFlaky.cells), { cells: 3, matched: 2, mismatched: 1, errored: 1, flaky: 2, paths: { 'direct-udp': 1 }, rescued: [] });
+  t.deepEqual(summarize([]), { cells: 0, matched: 0, mismatched: 0, errored: 0, flaky: 0, paths: {}, rescued: [] });
 });
 
 test('cellAt finds by (a, b), not (b, a)', (t) => {
@@ -199,7 +206,7 @@ test('terminal: mismatches get ✗ and the expected outcome, only on those cells
 
   t.true(text.includes('\n2/4 cells as expected\n'));
   const lines = text.split('\n');
-  const i = lines.indexOf('✗ symmetric × port-restricted: expected failed, got direct (3/3)');
+  const i = lines.indexOf('✗ symmetric × port-restricted: expected failed, got direct via direct-udp (3/3)');
   t.true(i > 0);
   t.is(lines[i + 1], '    evidence: /tmp/runs/20250101-120000-abcd/cells/symmetric__port-restricted');
   const k = lines.indexOf('✗ full-cone × port-restricted: expected direct, got failed (0/3)');
@@ -259,11 +266,11 @@ test('markdown: matrix table has rows A × columns B with ✅/❌ in the right c
   const m = mdTable(renderMarkdown(withMismatch), '| A \\ B');
   t.is(m.length, 1 + 2); // header + 2 rows
   t.deepEqual(m[0], ['A \\ B', 'port-restricted', 'full-cone']);
-  t.deepEqual(m[1], ['**symmetric**', '❌ 3/3 direct (want failed)', '✅ 3/3 direct']);
-  t.deepEqual(m[2], ['**full-cone**', '❌ 0/3 failed (want direct)', '✅ 3/3 direct']);
+  t.deepEqual(m[1], ['**symmetric**', '❌ 3/3 direct-udp (want failed)', '✅ 3/3 direct-udp']);
+  t.deepEqual(m[2], ['**full-cone**', '❌ 0/3 failed (want direct)', '✅ 3/3 direct-udp']);
 
   const e = mdTable(renderMarkdown(withErrorAndFlaky), '| A \\ B');
-  t.deepEqual(e[1], ['**symmetric**', '⚠️ error 1/3 (flaky)', '✅ 2/3 direct (flaky)', '✅ 0/3 failed']);
+  t.deepEqual(e[1], ['**symmetric**', '⚠️ error 1/3 (flaky)', '✅ 2/3 direct-udp (flaky)', '✅ 0/3 failed']);
 });
 
 test('markdown: details table has one row per cell, escaped pipes, links only for noteworthy cells', (t) => {
@@ -271,14 +278,14 @@ test('markdown: details table has one row per cell, escaped pipes, links only fo
   const d = mdTable(md, '| A | B |');
   t.is(d.length, 1 + 4);
   const head = d[0]!;
-  t.is(head.length, 11);
+  t.is(head.length, 12);
   const col = (name: string): number => head.indexOf(name);
   const byPair = (a: string, b: string): string[] => d.find((r) => r[0] === a && r[1] === b)!;
 
   const bad = byPair('full-cone', 'port-restricted');
   t.is(bad[col('expected')], 'direct');
   t.is(bad[col('outcome')], 'failed');
-  t.is(bad[col('direct/tries')], '0/3');
+  t.is(bad[col('connected/tries')], '0/3');
   t.is(bad[col('match')], '❌');
   t.is(bad[col('time-to-direct median / max (ms)')], '–');
   t.is(bad[col('reasons')], 'timeout \\| peer never answered');
@@ -333,4 +340,59 @@ test('progress line: done/total, elapsed and a linear ETA', (t) => {
   t.is(progressLine(10, 40, 2500), '  10/40 tries · 2.5 s elapsed · ETA 7.5 s');
   t.is(progressLine(0, 40, 100), '  0/40 tries · 0.1 s elapsed · ETA –');
   t.is(progressLine(40, 40, 9000), '  40/40 tries · 9.0 s elapsed · ETA 0.0 s');
+});
+
+// ---------------------------------------------------------------------------------------------
+// paths and fallback
+
+/** The fallback scenario's shape: UDP wins most cells, TCP rescues one, the relay two. */
+const FALLBACK = ['direct-udp', 'direct-tcp', 'relayed'];
+const withFallback = report(
+  ['port-restricted', 'symmetric'],
+  ['port-restricted', 'symmetric'],
+  [
+    cell({ a: 'port-restricted', b: 'port-restricted', expected: 'direct-udp' }),
+    cell({ a: 'port-restricted', b: 'symmetric', expected: 'relayed' }),
+    cell({ a: 'symmetric', b: 'port-restricted', expected: 'direct-tcp' }),
+    cell({ a: 'symmetric', b: 'symmetric', expected: 'relayed', outcome: 'failed' }),
+  ],
+  FALLBACK,
+);
+
+test('summarize: cells per path, and how many cells each fallback step rescued of those it reached', (t) => {
+  const s = withFallback.summary;
+  t.deepEqual(s.paths, { 'direct-udp': 1, relayed: 1, 'direct-tcp': 1 });
+  // UDP failed 3 cells; TCP won 1 of them; the relay won 1 of the 2 TCP left (the last failed outright)
+  t.deepEqual(s.rescued, [
+    { path: 'direct-tcp', cells: 1, of: 3 },
+    { path: 'relayed', cells: 1, of: 2 },
+  ]);
+  t.deepEqual(summarize(withFallback.cells).rescued, [], 'no strategy, no rescue counts');
+});
+
+test('terminal and markdown show the path that won each cell, and the rescue counts', (t) => {
+  const text = renderTerminal(withFallback, { color: false });
+  t.is(termCell(text, withFallback, 'port-restricted', 'port-restricted'), '3/3 U ✓');
+  t.is(termCell(text, withFallback, 'symmetric', 'port-restricted'), '3/3 T ✓');
+  t.is(termCell(text, withFallback, 'port-restricted', 'symmetric'), '3/3 R ✓');
+  t.is(termCell(text, withFallback, 'symmetric', 'symmetric'), '0/3 ✗ want relayed');
+  t.true(text.includes('path that won: T direct-tcp · U direct-udp · R relayed'), text);
+  t.true(text.includes('fallback: direct-tcp rescued 1 of 3 cells (33 %) · relayed rescued 1 of 2 cells (50 %)'), text);
+  const coloured = renderTerminal(withFallback, { color: true });
+  t.true(coloured.includes(`${ESC}36m3/3 R ✓`), 'relayed cells are cyan');
+
+  const md = renderMarkdown(withFallback);
+  const m = mdTable(md, '| A \\ B');
+  t.deepEqual(m[1], ['**port-restricted**', '✅ 3/3 direct-udp', '🔁 3/3 relayed']);
+  t.deepEqual(m[2], ['**symmetric**', '✅ 3/3 direct-tcp', '❌ 0/3 failed (want relayed)']);
+  t.true(md.includes('Strategy: direct-udp → direct-tcp → relayed. Fallback: direct-tcp rescued 1 of 3 cells (33 %)'), md);
+});
+
+test('a cell expecting a path matches only when that path won', (t) => {
+  t.true(satisfies('direct-tcp', 'direct', 'direct-tcp'));
+  t.false(satisfies('direct-tcp', 'direct', 'direct-udp'));
+  t.true(satisfies('direct', 'direct', 'direct-tcp'), '"direct" takes any direct path');
+  t.false(satisfies('direct', 'relayed', 'relayed'), 'a relayed connection is not direct');
+  t.true(satisfies('relayed', 'relayed', 'relayed'));
+  t.false(satisfies('matconnect', 'failed', null));
 });

@@ -14,7 +14,7 @@ import {
   type ScenarioInput,
 } from '../../harness/scenario.ts';
 
-const KNOWN = 'dmz, full-cone (eim-eif), address-restricted (eim-adf), port-restricted (eim-apdf), symmetric (apdm-apdf), adm-eif, adm-adf, adm-apdf, apdm-eif, apdm-adf';
+const KNOWN = 'dmz, full-cone (eim-eif), address-restricted (eim-adf), port-restricted (eim-apdf), symmetric (apdm-apdf), adm-eif, adm-adf, adm-apdf, apdm-eif, apdm-adf, cloud-eip';
 const FILE = '/tmp/x.ts';
 
 const base = (): ScenarioInput => ({
@@ -175,7 +175,7 @@ test('rejects an expectation for a type not on side B', (t) => {
 test('rejects an expectation that is neither direct nor failed', (t) => {
   const msg = rejects(t, { ...base(), expect: { symmetric: { 'full-cone': 'direct', 'port-restricted': 'maybe' } } });
   t.true(msg.includes('expect.symmetric.port-restricted:'), msg);
-  t.regex(msg, /"direct"\|"failed"/);
+  t.regex(msg, /"direct"\|"relayed"\|"failed"\|"direct-udp"/);
 });
 
 test('rejects a duplicate type on a side', (t) => {

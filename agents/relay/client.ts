@@ -1,0 +1,181 @@
+// Client side of the tx_tlsrelay line protocol (see relay.ts), for peer agents that fall back to a relay.
+//
+// A server calls openRelayListener: it opens a TLS control connection to the relay (the relay's
+// certificate is verified against `ca`), learns its public_listener (give it to clients) and its
+// reverse_listener, and then, for every `new_connection` line, dials the reverse listener and hands
+// the TLS socket to onConnection: that socket carries one client's bytes. A client calls dialRelay
+// with the server's public listener. Lines end in "\r\n"; endpoints are IPv4 "a.b.c.d:port".
+//
+// Only node built-ins are imported: agents are bundled by esbuild.
+import tls from 'node:tls';
+import { type Endpoint, formatEndpoint, parseEndpoint, quote } from '../udp-punch/protocol.ts';
+
+export type { Endpoint };
+
+export interface RelayListener {
+  /** where clients connect (dialRelay) */
+  publicListener: Endpoint;
+  /** where this listener connects back to for each client */
+  reverse: Endpoint;
+  /** close the control connection: the relay releases the pair (live sessions carry on) */
+  close(): void;
+}
+
+export interface RelayListenerOptions {
+  /** the relay's control port */
+  relay: Endpoint;
+  /** PEM of the certificate(s) the relay's certificate must chain to */
+  ca: string | Buffer;
+  /** one TLS socket per client, already connected to the reverse listener */
+  onConnection: (sock: tls.TLSSocket) => void;
+  log?: (line: string) => void;
+  /** called once when the control connection ends after the listener was opened (not after close()) */
+  onClose?: (reason: string) => void;
+  /** give up opening the listener after this long (default 10 s) */
+  timeoutMs?: number;
+}
+
+/** Control input buffered without a line end; more and the control connection is dropped. */
+const MAX_CONTROL_BUFFER = 4096;
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+function errText(e: Error): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code && !e.message.includes(code) ? `${e.message} (${code})` : e.message;
+}
+
+/** Open a TLS connection to `ep`, verifying its certificate; resolve on secureConnect. */
+function connectTls(ep: Endpoint, ca: string | Buffer, what: string, timeoutMs: number): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    // host is an IP: Node sends no SNI and checks the certificate's IP SANs against it
+    const sock = tls.connect({ host: ep.address, port: ep.port, ca, rejectUnauthorized: true });
+    const timer = setTimeout(() => fail(new Error(`no TLS connection within ${timeoutMs} ms`)), timeoutMs);
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      sock.destroy();
+      reject(new Error(`${what} ${formatEndpoint(ep)}: ${errText(e)}`, { cause: e }));
+    };
+    const early = () => fail(new Error('connection closed during the TLS handshake'));
+    sock.once('error', fail);
+    sock.once('close', early);
+    sock.once('secureConnect', () => {
+      clearTimeout(timer);
+      sock.removeListener('error', fail);
+      sock.removeListener('close', early);
+      resolve(sock);
+    });
+  });
+}
+
+/** Register as a server with the relay; resolves once both listener lines have arrived. */
+export function openRelayListener(o: RelayListenerOptions): Promise<RelayListener> {
+  const log = o.log ?? (() => {});
+  const relayText = formatEndpoint(o.relay);
+  const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  return new Promise((resolve, reject) => {
+    // the same options as connectTls, inline: the control socket must be read from the first byte
+    const sock = tls.connect({ host: o.relay.address, port: o.relay.port, ca: o.ca, rejectUnauthorized: true });
+    let publicListener: Endpoint | null = null;
+    let reverse: Endpoint | null = null;
+    let opened = false;
+    let closing = false;
+    let buffered = '';
+    const timer = setTimeout(() => fail(new Error(`no listener lines within ${timeoutMs} ms`)), timeoutMs);
+
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      sock.destroy();
+      if (!opened) reject(new Error(`relay ${relayText}: ${errText(e)}`, { cause: e }));
+    };
+
+    const listener: RelayListener = {
+      get publicListener() {
+        return publicListener!;
+      },
+      get reverse() {
+        return reverse!;
+      },
+      close() {
+        if (closing) return;
+        closing = true;
+        sock.end();
+        setTimeout(() => sock.destroy(), 1000).unref();
+      },
+    };
+
+    const dialReverse = () => {
+      const ep = reverse!;
+      log(`new_connection: dialing reverse listener ${formatEndpoint(ep)}`);
+      connectTls(ep, o.ca, 'reverse listener', timeoutMs).then(
+        (s) => {
+          log(`reverse connection ${formatEndpoint(ep)} established`);
+          o.onConnection(s);
+        },
+        (e: Error) => log(`reverse connection failed: ${e.message}`),
+      );
+    };
+
+    const onLine = (line: string) => {
+      const [word, arg, ...rest] = line.split(' ');
+      if (word === 'new_connection' && arg === undefined) {
+        if (opened) dialReverse();
+        else log('new_connection before the listener lines: ignored');
+        return;
+      }
+      if (word === 'no_available_listeners') {
+        fail(new Error('no_available_listeners (every port pair of the relay is in use)'));
+        return;
+      }
+      if ((word === 'public_listener' || word === 'reverse_listener') && arg !== undefined && rest.length === 0 && !opened) {
+        let ep: Endpoint;
+        try {
+          ep = parseEndpoint(arg);
+        } catch (e) {
+          fail(new Error(`bad ${word} line: ${(e as Error).message}`));
+          return;
+        }
+        if (word === 'public_listener') publicListener = ep;
+        else reverse = ep;
+        log(`${word} ${formatEndpoint(ep)}`);
+        if (publicListener && reverse) {
+          opened = true;
+          clearTimeout(timer);
+          resolve(listener);
+        }
+        return;
+      }
+      log(`unexpected control line from relay ignored: ${quote(line)}`);
+    };
+
+    sock.setEncoding('latin1');
+    sock.on('data', (chunk: string) => {
+      buffered += chunk;
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0 && !sock.destroyed) {
+        const line = buffered.slice(0, nl).replace(/\r$/, '');
+        buffered = buffered.slice(nl + 1);
+        onLine(line);
+      }
+      if (buffered.length > MAX_CONTROL_BUFFER) fail(new Error(`relay sent more than ${MAX_CONTROL_BUFFER} bytes without a line end`));
+    });
+    sock.on('error', (e) => {
+      if (opened) log(`control connection to ${relayText}: ${errText(e)}`);
+      fail(e);
+    });
+    sock.once('close', () => {
+      clearTimeout(timer);
+      if (!opened) {
+        fail(new Error('control connection closed before the public_listener and reverse_listener lines'));
+        return;
+      }
+      const reason = closing ? 'closed' : 'control connection closed by the relay';
+      log(`control connection to ${relayText} ${reason}`);
+      if (!closing) o.onClose?.(reason);
+    });
+  });
+}
+
+/** Connect as a client to a server's public listener; resolves once the TLS handshake with the relay is done. */
+export function dialRelay(publicListener: Endpoint, ca: string | Buffer, opts: { timeoutMs?: number } = {}): Promise<tls.TLSSocket> {
+  return connectTls(publicListener, ca, 'relay public listener', opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+}

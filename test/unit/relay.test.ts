@@ -1,0 +1,457 @@
+// Tests of the TLS relay (agents/relay): the real relay process on 127.0.0.1 (no root, no namespaces),
+// driven through the client library. Every relay process is ended by its PID in t.teardown; every
+// test-side socket is destroyed at teardown.
+
+import test, { type ExecutionContext } from 'ava';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
+import { dialRelay, openRelayListener, type RelayListener } from '../../agents/relay/client.ts';
+import { type Endpoint, parseEndpoint } from '../../agents/udp-punch/protocol.ts';
+import { makeRelayCert } from '../../harness/relay-cert.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const RELAY = 'agents/relay/relay.ts';
+const LOCALHOST = '127.0.0.1';
+
+// ------------------------------------------------------------------------------------------------
+// Helpers
+
+async function tempDir(t: ExecutionContext): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'nmx-relay-test-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+interface Cert {
+  certFile: string;
+  keyFile: string;
+  pem: string;
+}
+
+async function makeCert(t: ExecutionContext): Promise<Cert> {
+  const { cert, key } = await makeRelayCert(await tempDir(t), [LOCALHOST]);
+  return { certFile: cert, keyFile: key, pem: await readFile(cert, 'utf8') };
+}
+
+const usedPorts = new Set<number>();
+
+function canListen(port: number): Promise<net.Server | null> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(null));
+    s.listen({ port, host: LOCALHOST, exclusive: true }, () => resolve(s));
+  });
+}
+
+/** The first port of `count` consecutive TCP ports that are free on 127.0.0.1 right now. */
+async function freePortRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const first = 20_000 + 2 * Math.floor(Math.random() * 15_000);
+    const range = Array.from({ length: count }, (_, i) => first + i);
+    if (range.some((p) => usedPorts.has(p))) continue;
+    const held: net.Server[] = [];
+    let ok = true;
+    for (const p of range) {
+      const s = await canListen(p);
+      if (!s) {
+        ok = false;
+        break;
+      }
+      held.push(s);
+    }
+    await Promise.all(held.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    if (ok) {
+      range.forEach((p) => usedPorts.add(p));
+      return first;
+    }
+  }
+  throw new Error(`no ${count} consecutive free TCP ports found`);
+}
+
+type SpawnOptions = { reject: false; cwd: string; env: Record<string, string>; extendEnv: false; timeout: number };
+type Child = ResultPromise<SpawnOptions>;
+
+function cleanEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('NMX_')) env[k] = v;
+  return env;
+}
+
+interface Relay {
+  child: Child;
+  control: Endpoint;
+  pairs: number;
+  firstPort: number;
+  /** stderr so far */
+  stderr: () => string;
+  /** resolve once stderr matches (rejects after ms) */
+  waitLog: (re: RegExp, ms?: number) => Promise<string>;
+}
+
+function spawnRelay(t: ExecutionContext, env: Record<string, string>): Child {
+  const child = execa(process.execPath, ['--import', 'tsx', RELAY], {
+    cwd: ROOT,
+    env: { ...cleanEnv(), ...env },
+    extendEnv: false,
+    reject: false,
+    timeout: 60_000,
+  });
+  t.teardown(async () => {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await child;
+  });
+  return child;
+}
+
+/** Start a relay with `pairs` port pairs; resolves after its ready line. */
+async function startRelay(t: ExecutionContext, cert: Cert, pairs: number): Promise<Relay> {
+  const firstPort = await freePortRange(2 * pairs);
+  const child = spawnRelay(t, {
+    NMX_ROLE: 'relay',
+    NMX_RUN: 'unit',
+    NMX_LISTEN: `${LOCALHOST}:0`,
+    NMX_RELAY_CERT: cert.certFile,
+    NMX_RELAY_KEY: cert.keyFile,
+    NMX_RELAY_PORTS: `${firstPort}-${firstPort + 2 * pairs - 1}`,
+  });
+  let err = '';
+  const waiters: Array<() => void> = [];
+  child.stderr.on('data', (chunk: Buffer) => {
+    err += chunk.toString('utf8');
+    waiters.forEach((w) => w());
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no ready line within 10 s; stderr:\n${err}`)), 10_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const nl = out.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        resolve(out.slice(0, nl));
+      }
+    });
+    child.stdout.once('end', () => {
+      clearTimeout(timer);
+      reject(new Error(`relay stdout ended before a line: ${JSON.stringify(out)}; stderr:\n${err}`));
+    });
+  });
+  const ready = JSON.parse(line) as { ready: boolean; listen: string; pairs: number };
+  t.true(ready.ready);
+  t.is(ready.pairs, pairs);
+  const control = parseEndpoint(ready.listen);
+  t.is(control.address, LOCALHOST);
+  const waitLog = (re: RegExp, ms = 5000) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        const m = re.exec(err);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[0]);
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => reject(new Error(`relay stderr did not match ${re} within ${ms} ms:\n${err}`)), ms);
+      if (!check()) waiters.push(check);
+    });
+  return { child, control, pairs, firstPort, stderr: () => err, waitLog };
+}
+
+/** Open a relay listener, closed at teardown. */
+async function listen(t: ExecutionContext, relay: Relay, ca: string, onConnection: (s: tls.TLSSocket) => void = (s) => s.destroy()): Promise<RelayListener> {
+  const l = await openRelayListener({ relay: relay.control, ca, onConnection });
+  t.teardown(() => l.close());
+  return l;
+}
+
+function track<T extends net.Socket>(t: ExecutionContext, s: T): T {
+  s.on('error', () => {});
+  t.teardown(() => void s.destroy());
+  return s;
+}
+
+/** Read exactly n bytes from a socket. */
+function readBytes(s: net.Socket, n: number, ms = 10_000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let got = 0;
+    const timer = setTimeout(() => done(new Error(`only ${got} of ${n} bytes within ${ms} ms`)), ms);
+    const onData = (b: Buffer) => {
+      parts.push(b);
+      got += b.length;
+      if (got >= n) done(null);
+    };
+    const onClose = () => done(new Error(`socket closed after ${got} of ${n} bytes`));
+    const done = (e: Error | null) => {
+      clearTimeout(timer);
+      s.off('data', onData);
+      s.off('close', onClose);
+      if (e) return reject(e);
+      const all = Buffer.concat(parts);
+      if (all.length > n) s.unshift(all.subarray(n));
+      resolve(all.subarray(0, n));
+    };
+    s.on('data', onData);
+    s.once('close', onClose);
+  });
+}
+
+/** Everything a socket receives until it closes; rejects after ms. */
+function readToClose(s: net.Socket, ms: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    const timer = setTimeout(() => reject(new Error(`socket still open after ${ms} ms`)), ms);
+    s.on('data', (b: Buffer) => parts.push(b));
+    s.once('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(parts));
+    });
+  });
+}
+
+/** Resolves with the first `n` sockets the listener hands over. */
+function collector(n: number): { onConnection: (s: tls.TLSSocket) => void; sockets: Promise<tls.TLSSocket[]> } {
+  const got: tls.TLSSocket[] = [];
+  let resolve!: (v: tls.TLSSocket[]) => void;
+  const sockets = new Promise<tls.TLSSocket[]>((r) => (resolve = r));
+  return {
+    onConnection: (s) => {
+      s.on('error', () => {});
+      got.push(s);
+      if (got.length === n) resolve(got);
+    },
+    sockets,
+  };
+}
+
+/** Server side of one relayed session: echo every byte back with each byte XOR 0xff. */
+function invertingEcho(s: tls.TLSSocket): void {
+  s.on('error', () => {});
+  s.on('data', (b: Buffer) => s.write(Buffer.from(b.map((x) => x ^ 0xff))));
+  s.on('end', () => s.end());
+}
+
+const inverted = (b: Buffer) => Buffer.from(b.map((x) => x ^ 0xff));
+
+// ------------------------------------------------------------------------------------------------
+// Tests
+
+test('a client and a server talk through the relay: 100 KB up and 60 KB back, byte-exact', async (t) => {
+  const cert = await makeCert(t);
+  const relay = await startRelay(t, cert, 2);
+  const c = collector(1);
+  const lis = await listen(t, relay, cert.pem, c.onConnection);
+  t.is(lis.publicListener.address, LOCALHOST);
+  t.is(lis.publicListener.port, relay.firstPort, 'the first pair is assigned first');
+  t.deepEqual(lis.reverse, { address: LOCALHOST, port: relay.firstPort + 1 });
+
+  const client = track(t, await dialRelay(lis.publicListener, cert.pem));
+  const up = randomBytes(100 * 1024);
+  client.write(up); // sent before the server has even connected: the relay buffers it
+  const [server] = await c.sockets;
+  track(t, server!);
+  const gotUp = await readBytes(server!, up.length);
+  t.true(gotUp.equals(up), 'client→server payload intact');
+
+  const down = randomBytes(60 * 1024);
+  server!.write(down);
+  const gotDown = await readBytes(client, down.length);
+  t.true(gotDown.equals(down), 'server→client payload intact');
+
+  await relay.waitLog(/\[relay\] splice established: session 1 on pair 0/);
+  client.end();
+  await relay.waitLog(/session 1 closed after \d+ ms: client->server 102400 bytes, server->client 61440 bytes/);
+  t.regex(relay.stderr(), /^\d{4}-\d\d-\d\dT[\d:.]+Z \[relay\] control connection from 127\.0\.0\.1:\d+$/m);
+  t.regex(relay.stderr(), /client 127\.0\.0\.1:\d+ queued on pair 0/);
+  t.regex(relay.stderr(), /new_connection sent to server 127\.0\.0\.1:\d+ \(pair 0\)/);
+});
+
+test('pool exhaustion: a second server gets no_available_listeners until the first one leaves', async (t) => {
+  const cert = await makeCert(t);
+  const relay = await startRelay(t, cert, 1);
+  const first = await openRelayListener({ relay: relay.control, ca: cert.pem, onConnection: (s) => s.destroy() });
+  const err = await t.throwsAsync(openRelayListener({ relay: relay.control, ca: cert.pem, onConnection: (s) => s.destroy() }));
+  t.regex(err?.message ?? '', /no_available_listeners/);
+  await relay.waitLog(/no_available_listeners for 127\.0\.0\.1:\d+ \(all 1 pair\(s\) assigned\)/);
+
+  first.close();
+  await relay.waitLog(/pair 0 released \(control connection closed/);
+  const again = await listen(t, relay, cert.pem);
+  t.deepEqual(again.publicListener, first.publicListener, 'the released pair is handed out again');
+});
+
+test('a client that does not trust the relay certificate is rejected', async (t) => {
+  const cert = await makeCert(t);
+  const other = await makeCert(t);
+  const relay = await startRelay(t, cert, 1);
+  const lis = await listen(t, relay, cert.pem);
+  const err = await t.throwsAsync(dialRelay(lis.publicListener, other.pem));
+  t.regex(err?.message ?? '', /relay public listener 127\.0\.0\.1:\d+: .*(self[- ]signed|unable to verify|certificate)/i);
+  // nor does a server: the control connection is refused the same way
+  await t.throwsAsync(openRelayListener({ relay: relay.control, ca: other.pem, onConnection: () => {} }), { message: /certificate/i });
+  await relay.waitLog(/TLS handshake from 127\.0\.0\.1:\d+ failed/);
+  // and the relay is still serving
+  const ok = track(t, await dialRelay(lis.publicListener, cert.pem));
+  t.false(ok.destroyed);
+});
+
+test('a connection to an unassigned public port is closed without data', async (t) => {
+  const cert = await makeCert(t);
+  const relay = await startRelay(t, cert, 2);
+  await listen(t, relay, cert.pem); // takes pair 0; pair 1 stays unassigned
+  const unassigned = relay.firstPort + 2;
+  const raw = track(t, net.connect(unassigned, LOCALHOST));
+  const got = await readToClose(raw, 3000);
+  t.is(got.length, 0);
+  await relay.waitLog(new RegExp(`client 127\\.0\\.0\\.1:\\d+ on unassigned public port ${unassigned}: dropped`));
+  // over TLS too: the handshake never completes
+  await t.throwsAsync(dialRelay({ address: LOCALHOST, port: unassigned }, cert.pem));
+  // a reverse connection with no client queued is dropped the same way
+  const rev = track(t, net.connect(relay.firstPort + 1, LOCALHOST));
+  t.is((await readToClose(rev, 3000)).length, 0);
+  await relay.waitLog(/reverse connection 127\.0\.0\.1:\d+ on port \d+: no client queued, dropped/);
+});
+
+test('bad environment: missing NMX_RELAY_CERT → exit 2 and one stderr line naming it', async (t) => {
+  const cert = await makeCert(t);
+  const first = await freePortRange(2);
+  const res = await spawnRelay(t, {
+    NMX_LISTEN: `${LOCALHOST}:0`,
+    NMX_RELAY_KEY: cert.keyFile,
+    NMX_RELAY_PORTS: `${first}-${first + 1}`,
+  });
+  t.is(res.exitCode, 2, res.stderr);
+  t.is(res.stdout, '');
+  const lines = res.stderr.split('\n').filter((l) => l.trim() !== '');
+  t.is(lines.length, 1, res.stderr);
+  t.regex(lines[0]!, /\[relay\] bad environment: NMX_RELAY_CERT is not set/);
+});
+
+test('bad environment: an odd number of pool ports → exit 2 naming NMX_RELAY_PORTS', async (t) => {
+  const cert = await makeCert(t);
+  const res = await spawnRelay(t, {
+    NMX_LISTEN: `${LOCALHOST}:0`,
+    NMX_RELAY_CERT: cert.certFile,
+    NMX_RELAY_KEY: cert.keyFile,
+    NMX_RELAY_PORTS: '40000-40002',
+  });
+  t.is(res.exitCode, 2, res.stderr);
+  t.regex(res.stderr.trim(), /^[^\n]*NMX_RELAY_PORTS is 40000-40002: 3 ports, the count must be even[^\n]*$/);
+});
+
+test('a pool port already taken → exit 1 with a stderr line, no ready line', async (t) => {
+  const cert = await makeCert(t);
+  const first = await freePortRange(4);
+  const blocker = await canListen(first + 3);
+  t.truthy(blocker);
+  t.teardown(() => new Promise<void>((resolve) => blocker!.close(() => resolve())));
+  const res = await spawnRelay(t, {
+    NMX_LISTEN: `${LOCALHOST}:0`,
+    NMX_RELAY_CERT: cert.certFile,
+    NMX_RELAY_KEY: cert.keyFile,
+    NMX_RELAY_PORTS: `${first}-${first + 3}`,
+  });
+  t.is(res.exitCode, 1, res.stderr);
+  t.is(res.stdout, '');
+  t.regex(res.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${first + 3} \\(reverse port of pair 1\\)`));
+});
+
+test('two clients in a row through one listener each get their own session', async (t) => {
+  const cert = await makeCert(t);
+  const relay = await startRelay(t, cert, 1);
+  const servers: tls.TLSSocket[] = [];
+  const lis = await listen(t, relay, cert.pem, (s) => {
+    servers.push(track(t, s));
+    invertingEcho(s);
+  });
+  for (const [i, fill] of [[1, 0x41], [2, 0x42]] as const) {
+    const client = track(t, await dialRelay(lis.publicListener, cert.pem));
+    const payload = Buffer.concat([Buffer.alloc(20_000, fill), randomBytes(20_000)]);
+    client.write(payload);
+    const back = await readBytes(client, payload.length);
+    t.true(back.equals(inverted(payload)), `client ${i} got exactly its own bytes back`);
+    client.end();
+    await relay.waitLog(new RegExp(`session ${i} closed after \\d+ ms: client->server 40000 bytes, server->client 40000 bytes`));
+  }
+  t.is(servers.length, 2, 'one reverse connection per client');
+  t.not(servers[0], servers[1]);
+});
+
+test('three clients at once are spliced to three separate reverse connections', async (t) => {
+  const cert = await makeCert(t);
+  const relay = await startRelay(t, cert, 1);
+  const lis = await listen(t, relay, cert.pem, (s) => {
+    track(t, s);
+    invertingEcho(s);
+  });
+  const clients = await Promise.all([0, 1, 2].map(() => dialRelay(lis.publicListener, cert.pem).then((c) => track(t, c))));
+  const payloads = clients.map((_, i) => Buffer.concat([Buffer.from(`client-${i}:`), randomBytes(30_000)]));
+  clients.forEach((c, i) => c.write(payloads[i]!));
+  const backs = await Promise.all(clients.map((c, i) => readBytes(c, payloads[i]!.length)));
+  backs.forEach((b, i) => t.true(b.equals(inverted(payloads[i]!)), `client ${i} got its own bytes`));
+  await relay.waitLog(/session 3 on pair 0/);
+});
+
+test('the relay survives junk: non-TLS bytes on the control port and an overlong control line', async (t) => {
+  const cert = await makeCert(t);
+  const relay = await startRelay(t, cert, 1);
+  const junk = track(t, net.connect(relay.control.port, LOCALHOST));
+  junk.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  await readToClose(junk, 5000);
+  await relay.waitLog(/control port: TLS handshake from 127\.0\.0\.1:\d+ failed/);
+
+  // a server that floods its control connection without a line end loses its pair
+  const flooder = track(t, tls.connect({ host: LOCALHOST, port: relay.control.port, ca: cert.pem }));
+  await new Promise((resolve) => flooder.once('secureConnect', resolve));
+  flooder.write('x'.repeat(10_000));
+  await relay.waitLog(/sent more than 4096 bytes without a line end, dropped/);
+  await relay.waitLog(/pair 0 released/);
+
+  // the released pair serves the next server
+  const lis = await listen(t, relay, cert.pem, invertingEcho);
+  t.is(lis.publicListener.port, relay.firstPort);
+  const client = track(t, await dialRelay(lis.publicListener, cert.pem));
+  client.write('ping');
+  t.true((await readBytes(client, 4)).equals(inverted(Buffer.from('ping'))));
+  t.is(relay.child.exitCode, null, 'relay still running');
+});
+
+test('a queued client nobody picks up is dropped after 10 s; SIGTERM exits 0', async (t) => {
+  const cert = await makeCert(t);
+  const relay = await startRelay(t, cert, 1);
+  // a "server" that never answers new_connection
+  const ctl = track(t, tls.connect({ host: LOCALHOST, port: relay.control.port, ca: cert.pem }));
+  ctl.setEncoding('latin1');
+  let lines = '';
+  ctl.on('data', (s: string) => (lines += s));
+  await relay.waitLog(/assigned pair 0/);
+  ctl.write('hello relay\r\n'); // lines from a server are logged and ignored
+  await relay.waitLog(/control line from 127\.0\.0\.1:\d+ ignored: "hello relay"/);
+  const client = track(t, await dialRelay({ address: LOCALHOST, port: relay.firstPort }, cert.pem));
+  client.write('hello?');
+  const started = Date.now();
+  const got = await readToClose(client, 15_000);
+  const waited = Date.now() - started;
+  t.is(got.length, 0);
+  t.true(waited >= 9000 && waited < 13_000, `dropped after ${waited} ms`);
+  t.regex(relay.stderr(), /not paired within 10000 ms, dropped/);
+  t.is(lines, `public_listener 127.0.0.1:${relay.firstPort}\r\nreverse_listener 127.0.0.1:${relay.firstPort + 1}\r\nnew_connection\r\n`);
+
+  process.kill(relay.child.pid!, 'SIGTERM');
+  const res = await relay.child;
+  t.is(res.exitCode, 0, res.stderr);
+  t.regex(res.stderr, /SIGTERM: closing/);
+});
