@@ -63,10 +63,19 @@ export async function agentCommand(file: string): Promise<string[]> {
 export interface AgentCommands {
   peer: string[];
   rendezvous: string[];
+  /** the TLS relay, for scenarios that ask for one */
+  relay?: string[];
 }
 
-/** Both agents' command lines, checked (and bundled) before anything is built. */
-export async function agentCommands(agent: { peer: string; rendezvous: string }): Promise<AgentCommands> {
-  const [peer, rendezvous] = await Promise.all([agentCommand(agent.peer), agentCommand(agent.rendezvous)]);
-  return { peer, rendezvous };
+/** The relay natmatrix runs beside the rendezvous when a scenario says `relay: true`. */
+export const RELAY_AGENT = join(AGENTS_DIR, 'relay', 'relay.ts');
+
+/** The agents' command lines, checked (and bundled) before anything is built. */
+export async function agentCommands(agent: { peer: string; rendezvous: string }, withRelay = false): Promise<AgentCommands> {
+  const [peer, rendezvous, relay] = await Promise.all([
+    agentCommand(agent.peer),
+    agentCommand(agent.rendezvous),
+    ...(withRelay ? [agentCommand(RELAY_AGENT)] : []),
+  ]);
+  return { peer, rendezvous, ...(relay ? { relay } : {}) };
 }

@@ -143,7 +143,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   preflight(o.pcap ? { ...REQUIRED_TOOLS, tcpdump: 'tcpdump' } : REQUIRED_TOOLS);
-  const agents = await agentCommands(scenario.agent);
+  const agents = await agentCommands(scenario.agent, scenario.relay);
   const startedAt = new Date();
   const outDir = resolve(o.out ?? resolve(ROOT, 'runs', `${utcStamp(startedAt)}-${scenario.name}-${p.runId}`));
   try {

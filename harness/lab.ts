@@ -14,10 +14,12 @@
 //                      nmx-<run>-0ha  eth0 10.0.1.10      nmx-<run>-0hb  eth0 192.168.2.10
 //                      peer agent, UDP port 40000          peer agent, UDP port 40000
 //
-// Hosts route only the TEST-NET ranges to their router and routers know nothing beyond the internet
-// bridge, so an agent can reach nothing but the lab's own addresses.
+// A cloud-eip side's router also holds its host's public address 198.51.100.<n> on `wan`; every node on
+// the bridge has 198.51.100.0/24 on-link. Hosts route only the TEST-NET ranges to their router and
+// routers know nothing beyond the internet bridge, so an agent can reach nothing but the lab's own
+// addresses.
 import { createNamespaces, deleteNamespaces, ipBatch, sysctl } from './netns.ts';
-import { planNamespaces, type Plan, type Side } from './plan.ts';
+import { CLOUD_SUBNET, planNamespaces, type Plan, type Side } from './plan.ts';
 import type { Teardown } from './teardown.ts';
 
 const TEST_NETS = ['203.0.113.0/24', '198.51.100.0/24'];
@@ -55,11 +57,12 @@ function internetBatch(p: Plan): string[] {
 
 /** A router: WAN up with its address, a LAN bridge with one port per downstream node (veth h<i>, its
  * peer placed in that node's namespace as `wan` or `eth0`), and routes. */
-function routerBatch(r: { wanIp: string; lanIp: string; lanPrefix: number }, downstream: Array<[ns: string, ifname: string]>, routes: string[]): string[] {
+function routerBatch(r: { wanIp: string; lanIp: string; lanPrefix: number; publicIp?: string }, downstream: Array<[ns: string, ifname: string]>, routes: string[]): string[] {
   return [
     'link set lo up',
     ...up('wan'),
     `addr add ${r.wanIp}/24 dev wan`,
+    ...(r.publicIp ? [`addr add ${r.publicIp}/24 dev wan`] : []),
     ...bridge('lan'),
     `addr add ${r.lanIp}/${r.lanPrefix} dev lan`,
     ...downstream.flatMap(([ns, ifname], i) => [`link add h${i} type veth peer name ${ifname} netns ${ns}`, `link set h${i} master lan`, ...up(`h${i}`)]),
@@ -76,6 +79,10 @@ function hostBatch(s: Side, ip: string): string[] {
   ];
 }
 
+/** 198.51.100.0/24 is on-link on the internet bridge (a router holding a public address there has the
+ * route already). */
+const cloudRoute = (s: Side): string[] => (s.publicIp ? [] : [`route add ${CLOUD_SUBNET} dev wan`]);
+
 async function buildSide(s: Side): Promise<void> {
   // a new namespace does not forward; routers are the only place natmatrix sets sysctls (and the
   // internet namespace, for its bridge)
@@ -85,11 +92,11 @@ async function buildSide(s: Side): Promise<void> {
     // carrier router → home router → host; the carrier routes the home LAN back (for a single NAT
     // running on the carrier while the home router only forwards)
     const home = `${s.hostIp.split('.').slice(0, 3).join('.')}.0/${s.inner.lanPrefix}`;
-    await ipBatch(routerBatch(s, [[s.inner.router, 'wan']], [`route add ${home} via ${s.inner.wanIp}`]), { ns: s.router });
+    await ipBatch(routerBatch(s, [[s.inner.router, 'wan']], [`route add ${home} via ${s.inner.wanIp}`, ...cloudRoute(s)]), { ns: s.router });
     await sysctl(s.inner.router, { 'net.ipv4.ip_forward': 1, ...SWITCHED_NOT_FILTERED });
     await ipBatch(routerBatch(s.inner, hosts, TEST_NETS.map((net) => `route add ${net} via ${s.lanIp}`)), { ns: s.inner.router });
   } else {
-    await ipBatch(routerBatch(s, hosts, []), { ns: s.router });
+    await ipBatch(routerBatch(s, hosts, cloudRoute(s)), { ns: s.router });
   }
   await Promise.all([
     ipBatch(hostBatch(s, s.hostIp), { ns: s.host }),
@@ -108,7 +115,7 @@ export async function buildLab(p: Plan, teardown: Teardown): Promise<Lab> {
   await createNamespaces(namespaces);
   await Promise.all([ipBatch(internetBatch(p), { ns: p.internet.ns }), sysctl(p.internet.ns, SWITCHED_NOT_FILTERED)]);
   const rdvAddrs = [p.rendezvous.ip, p.rendezvous.altIp].map((ip) => `addr add ${ip}/${p.internet.prefix} dev eth0`);
-  await ipBatch(['link set lo up', ...up('eth0'), ...rdvAddrs], { ns: p.rendezvous.ns });
+  await ipBatch(['link set lo up', ...up('eth0'), ...rdvAddrs, `route add ${CLOUD_SUBNET} dev eth0`], { ns: p.rendezvous.ns });
   const lanes = p.lanes.map((l) => Promise.all([buildSide(l.a), buildSide(l.b)]).then(() => undefined));
   // failures surface when a lane is awaited; don't let an unawaited one crash the process meanwhile
   for (const l of lanes) l.catch(() => {});

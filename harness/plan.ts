@@ -36,6 +36,9 @@ export interface Side {
   /** a second host on this site's LAN (side A, when a scenario has a "same-site" column): its own
    * address and agent port, so the NAT never has two hosts on one source port */
   host2?: { ns: string; ip: string; port: number };
+  /** the host's own public address on 198.51.100.0/24, a second address on the router's WAN that a
+   * cloud-eip router translates 1:1 to the host (sides whose scenario column holds a cloud-eip) */
+  publicIp?: string;
 }
 
 /** A lane is one isolated pair of sites; pairings run one after another in a lane, lanes run at once. */
@@ -117,9 +120,14 @@ export interface Layers {
   a: 1 | 2;
   b: 1 | 2;
   sameSite?: boolean;
+  /** sides whose hosts get a public address of their own (a cloud-eip on that side) */
+  publicIp?: { a: boolean; b: boolean };
 }
 
-function side(runId: string, lane: number, role: 'a' | 'b', layers: 1 | 2, sameSite = false): Side {
+/** Cloud hosts' own public addresses: the second TEST-NET range, on-link on the internet bridge. */
+export const CLOUD_SUBNET = '198.51.100.0/24';
+
+function side(runId: string, lane: number, role: 'a' | 'b', layers: 1 | 2, sameSite = false, publicIp = false): Side {
   const n = 20 + 2 * lane + (role === 'a' ? 0 : 1);
   const lan = role === 'a' ? '10.0.1.' : '192.168.2.';
   const shared = '100.64.0.';
@@ -139,13 +147,15 @@ function side(runId: string, lane: number, role: 'a' | 'b', layers: 1 | 2, sameS
     dmzPort: 41000,
     ...(layers === 2 ? { inner: { router: nsName(runId, `${lane}i${role}`), wanIp: shared + '2', lanIp: lan + '1', lanPrefix: 24 } } : {}),
     ...(sameSite ? { host2: { ns: nsName(runId, `${lane}h${role}2`), ip: lan + '11', port: 40001 } } : {}),
+    ...(publicIp ? { publicIp: `198.51.100.${n}` } : {}),
   };
 }
 
 /** Two layers on a side that holds any double NAT. */
 export function layersOf(scenario: Pick<Scenario, 'a' | 'b'>): Layers {
   const two = (names: string[]) => (names.some((n) => findNat(n)?.layers) ? 2 : 1);
-  return { a: two(scenario.a), b: two(scenario.b), sameSite: scenario.b.includes(SAME_SITE) };
+  const pub = (names: string[]) => names.some((n) => findNat(n)?.publicIp);
+  return { a: two(scenario.a), b: two(scenario.b), sameSite: scenario.b.includes(SAME_SITE), publicIp: { a: pub(scenario.a), b: pub(scenario.b) } };
 }
 
 function checkRunId(runId: string): string {
@@ -162,7 +172,7 @@ export function topologyPlan(name: string, lanes: number, runId = newRunId(), la
     scenario: name,
     internet: { ns: nsName(runId, 'inet'), bridge: 'br0', ip: PUBLIC + '1', prefix: 24, subnet: PUBLIC_SUBNET },
     rendezvous: { ns: nsName(runId, 'rdv'), ip: PUBLIC + '10', altIp: PUBLIC + '11', port: 3478 },
-    lanes: Array.from({ length: n }, (_, i) => ({ index: i, a: side(runId, i, 'a', layers.a, layers.sameSite), b: side(runId, i, 'b', layers.b) })),
+    lanes: Array.from({ length: n }, (_, i) => ({ index: i, a: side(runId, i, 'a', layers.a, layers.sameSite, layers.publicIp?.a), b: side(runId, i, 'b', layers.b, false, layers.publicIp?.b) })),
     attempts: [],
     tries: 0,
     timeoutMs: 0,
@@ -224,7 +234,7 @@ function sideJson(s: Side) {
   return {
     router: { namespace: s.router, wan: `${s.wanIf} ${s.wanIp}/24`, lan: `${s.lanIf} ${s.lanIp}/${s.lanPrefix}` },
     ...(s.inner ? { homeRouter: { namespace: s.inner.router, wan: `wan ${s.inner.wanIp}/24`, lan: `lan ${s.inner.lanIp}/${s.inner.lanPrefix}` } } : {}),
-    host: { namespace: s.host, address: `eth0 ${s.hostIp}/${s.lanPrefix}`, gateway: s.hostGateway, agentPort: s.hostPort },
+    host: { namespace: s.host, address: `eth0 ${s.hostIp}/${s.lanPrefix}`, gateway: s.hostGateway, agentPort: s.hostPort, ...(s.publicIp ? { publicAddress: s.publicIp } : {}) },
     ...(s.host2 ? { secondHost: { namespace: s.host2.ns, address: `eth0 ${s.host2.ip}/${s.lanPrefix}`, agentPort: s.host2.port } } : {}),
   };
 }

@@ -44,7 +44,8 @@ export function pathLetter(path: string | null): string {
 
 /** "U direct-udp · T direct-tcp": the legend for the letters a report uses. */
 function pathLegend(report: Report): string {
-  const used = [...new Set(report.cells.flatMap((c) => (c.path === null ? [] : [c.path])))].sort();
+  const order = (p: string) => (report.strategy?.includes(p) ? report.strategy.indexOf(p) : Infinity);
+  const used = [...new Set(report.cells.flatMap((c) => (c.path === null ? [] : [c.path])))].sort((x, y) => order(x) - order(y) || x.localeCompare(y));
   return used.map((p) => `${pathLetter(p)} ${p}`).join(' · ');
 }
 

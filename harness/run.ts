@@ -11,7 +11,8 @@ import { systemTool } from './host.ts';
 import { conntrackFlush, conntrackList, endPids, nftList, nftLoad, nsStart } from './netns.ts';
 import type { Proc, ProcOptions, ProcResult } from './proc.ts';
 import type { Lab } from './lab.ts';
-import type { Lane, PlannedAttempt, Side } from './plan.ts';
+import { MAX_JOBS, type Lane, type PlannedAttempt, type Side } from './plan.ts';
+import { makeRelayCert } from './relay-cert.ts';
 import type { Scenario } from './scenario.ts';
 import type { Teardown } from './teardown.ts';
 import type { AgentExit, Attempt, Cell } from './types.ts';
@@ -119,16 +120,16 @@ export function startDaemon(
   return { pid, ready, done };
 }
 
-/** Start the rendezvous. Peers retry their registration, so attempts need not wait for it to be ready:
- * a rendezvous that dies or never gets ready turns every affected try into an `error` instead. */
-function startRendezvous(lab: Lab, cmd: string[], secret: string, outDir: string, teardown: Teardown): Rendezvous {
+/** Start a public service of the run (the rendezvous, the relay) in the rendezvous namespace. Peers
+ * retry, so attempts need not wait for it to be ready: a service that dies or never gets ready turns
+ * every affected try into an `error` instead. */
+function startService(lab: Lab, cmd: string[], name: string, env: Record<string, string>, outDir: string, teardown: Teardown): Rendezvous {
   const { rendezvous } = lab.plan;
-  const listen = `${rendezvous.ip}:${rendezvous.port}`;
   const d = startDaemon(rendezvous.ns, cmd, {
-    label: 'the rendezvous agent',
-    env: { NMX_ROLE: 'rendezvous', NMX_RUN: lab.plan.runId, NMX_LISTEN: listen, NMX_SECRET: secret },
-    stdoutFile: join(outDir, 'rendezvous.stdout.log'),
-    stderrFile: join(outDir, 'rendezvous.stderr.log'),
+    label: `the ${name} agent`,
+    env: { NMX_RUN: lab.plan.runId, ...env },
+    stdoutFile: join(outDir, `${name}.stdout.log`),
+    stderrFile: join(outDir, `${name}.stderr.log`),
     watch: 'stdout',
     isReady: (printed) => printed.split('\n').some(isReadyLine),
     readyTimeoutMs: READY_TIMEOUT_MS,
@@ -136,12 +137,39 @@ function startRendezvous(lab: Lab, cmd: string[], secret: string, outDir: string
   });
   let problem: string | null = null;
   // it must not end before the run does: once it failed, every later try is an error that says why
-  const broken = (e: Error) => (problem ??= `${e.message} (see rendezvous.stderr.log)`);
+  const broken = (e: Error) => (problem ??= `${e.message} (see ${name}.stderr.log)`);
   void d.ready.then(
-    () => d.done.then((r) => broken(new Error(`the rendezvous agent ${r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`}`))),
+    () => d.done.then((r) => broken(new Error(`the ${name} agent ${r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`}`))),
     broken,
   );
-  return { address: listen, problem: () => problem };
+  return { address: env.NMX_LISTEN!, problem: () => problem };
+}
+
+function startRendezvous(lab: Lab, cmd: string[], secret: string, outDir: string, teardown: Teardown): Rendezvous {
+  const { rendezvous } = lab.plan;
+  const listen = `${rendezvous.ip}:${rendezvous.port}`;
+  return startService(lab, cmd, 'rendezvous', { NMX_ROLE: 'rendezvous', NMX_LISTEN: listen, NMX_SECRET: secret }, outDir, teardown);
+}
+
+/** The relay's control port, and its pool of listening ports: one public + one reverse port per
+ * server, enough for every lane of the largest run at once. */
+export const RELAY_PORT = 12000;
+export const RELAY_POOL = { first: 12100, last: 12100 + 2 * MAX_JOBS - 1 };
+
+interface Relay extends Rendezvous {
+  /** the CA the peers verify the relay's certificate with (it is its own self-signed certificate) */
+  ca: string;
+}
+
+/** A TLS relay (agents/relay, the tx_tlsrelay protocol) with a certificate made for this run. */
+async function startRelay(lab: Lab, cmd: string[], outDir: string, teardown: Teardown): Promise<Relay> {
+  const { rendezvous } = lab.plan;
+  const dir = join(outDir, 'relay');
+  mkdirSync(dir);
+  const { cert, key } = await makeRelayCert(dir, [rendezvous.ip]);
+  const listen = `${rendezvous.ip}:${RELAY_PORT}`;
+  const env = { NMX_ROLE: 'relay', NMX_LISTEN: listen, NMX_RELAY_CERT: cert, NMX_RELAY_KEY: key, NMX_RELAY_PORTS: `${RELAY_POOL.first}-${RELAY_POOL.last}` };
+  return { ...startService(lab, cmd, 'relay', env, outDir, teardown), ca: cert };
 }
 
 /**
@@ -154,7 +182,7 @@ export async function resetRouter(side: Side, nat: NatType): Promise<void> {
   const home = nat.layers?.home;
   if (home && !side.inner) throw new Error(`${nat.name} is a double NAT, but ${side.router} has no home router behind it`);
   const net = (ip: string, prefix: number) => `${ip.split('.').slice(0, 3).join('.')}.0/${prefix}`;
-  const base = { WAN: side.wanIf, LAN: side.lanIf, HOST_IP: side.hostIp, HOST_PORT: side.hostPort, DMZ_PORT: side.dmzPort };
+  const base = { WAN: side.wanIf, LAN: side.lanIf, HOST_IP: side.hostIp, HOST_PORT: side.hostPort, DMZ_PORT: side.dmzPort, ...(side.publicIp ? { PUBLIC_IP: side.publicIp } : {}) };
   const loads = [nftLoad(side.router, renderRuleset(carrier, { ...base, WAN_IP: side.wanIp, LAN_NET: net(side.lanIp, side.lanPrefix) }))];
   if (side.inner) {
     const vars = { ...base, WAN_IP: side.inner.wanIp, LAN_NET: net(side.inner.lanIp, side.inner.lanPrefix) };
@@ -223,9 +251,20 @@ interface AgentRun {
   outDir: string;
   teardown: Teardown;
   pcap: boolean;
+  /** NMX_RELAY and NMX_RELAY_CA, when the scenario runs a relay */
+  relay: { address: string; ca: string } | null;
 }
 
-async function runPeer(side: Side, att: PlannedAttempt, dir: string, ctx: AgentRun): Promise<AgentExit> {
+/** A cloud-eip host's own public address, and its peer's public endpoint: known out of band, like a
+ * cloud's metadata service and a DNS name (seed 000). */
+function publicEnv(side: Side, nat: NatType, peer: Side, peerNat: NatType): Record<string, string> {
+  return {
+    ...(nat.publicIp && side.publicIp ? { NMX_PUBLIC_IP: side.publicIp } : {}),
+    ...(peerNat.publicIp && peer.publicIp ? { NMX_PEER_PUBLIC: `${peer.publicIp}:${peer.hostPort}` } : {}),
+  };
+}
+
+async function runPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, ctx: AgentRun): Promise<AgentExit> {
   const rel = relative(ctx.outDir, dir);
   const stdout = join(rel, `${side.role}.stdout`);
   const stderr = join(rel, `${side.role}.stderr`);
@@ -243,6 +282,8 @@ async function runPeer(side: Side, att: PlannedAttempt, dir: string, ctx: AgentR
       NMX_HOLD_MS: String(ctx.holdMs),
       NMX_KEEPALIVE_MS: String(ctx.keepaliveMs),
       NMX_NAT: side.role === 'a' ? att.a : att.b,
+      ...(ctx.relay ? { NMX_RELAY: ctx.relay.address, NMX_RELAY_CA: ctx.relay.ca } : {}),
+      ...(side.role === 'a' ? publicEnv(side, att.natA, peer, att.natB) : publicEnv(side, att.natB, peer, att.natA)),
     },
     stdoutFile: join(ctx.outDir, stdout),
     stderrFile: join(ctx.outDir, stderr),
@@ -278,11 +319,12 @@ function notStarted(role: 'a' | 'b'): AgentExit {
   return { role, exitCode: null, signal: null, timedOut: false, durationMs: 0, verdict: null, verdictProblem: 'not started', stderrTail: '', stdout: '', stderr: '' };
 }
 
-async function runAttempt(lane: Lane, att: PlannedAttempt, ctx: AgentRun, rdv: Rendezvous): Promise<Attempt> {
+async function runAttempt(lane: Lane, att: PlannedAttempt, ctx: AgentRun, services: Rendezvous[]): Promise<Attempt> {
   const dir = join(ctx.outDir, cellDir(att.a, att.b), `try-${att.try}`);
   mkdirSync(dir, { recursive: true });
   const evidence = relative(ctx.outDir, dir);
-  const before = rdv.problem();
+  const problems = () => services.map((x) => x.problem()).filter((p): p is string => p !== null).join('; ') || null;
+  const before = problems();
   if (before) {
     // no rendezvous, no pairing: don't spend a pairing wait per try finding that out again
     const none = { path: null, timeToDirectMs: null };
@@ -293,11 +335,13 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, ctx: AgentRun, rdv: R
   const routers = att.sameSite ? [lane.a] : [lane.a, lane.b];
   await Promise.all([resetRouter(lane.a, att.natA), ...(att.sameSite ? [] : [resetRouter(lane.b, att.natB)])]);
   const captures = ctx.pcap ? await Promise.all(routers.flatMap((s) => [s.wanIf, s.lanIf].map((dev) => startCapture(s, dev, dir, ctx.teardown)))) : [];
-  const [ea, eb] = await Promise.all([runPeer(lane.a, att, dir, ctx), runPeer(sideB, att, dir, ctx)]);
+  const [ea, eb] = await Promise.all([runPeer(lane.a, sideB, att, dir, ctx), runPeer(sideB, lane.a, att, dir, ctx)]);
   await Promise.all(captures.map((stop) => stop()));
   let verdict = judgeTry(ea, eb, ctx.hardMs);
-  const rdvProblem = rdv.problem();
-  if (rdvProblem && verdict.outcome !== 'direct') verdict = { ...verdict, outcome: 'error', reason: `${rdvProblem}; ${verdict.reason}` };
+  const rdvProblem = problems();
+  const connected = verdict.outcome === 'direct' || verdict.outcome === 'relayed';
+  if (rdvProblem && !connected) verdict = { ...verdict, outcome: 'error', reason: `${rdvProblem}; ${verdict.reason}` };
+  // evidence for everything but a plain direct path (a relayed try shows why it was not direct)
   if (verdict.outcome !== 'direct') {
     await Promise.all(routers.map((s) => snapshotRouter(s, dir)));
     keepRendezvousLines(att.session, ctx.outDir, dir);
@@ -319,7 +363,12 @@ export async function runAttempts(lab: Lab, scenario: Scenario, agents: AgentCom
   const secret = randomBytes(16).toString('hex');
   const { peer: peerCmd, rendezvous: rdvCmd } = agents;
   const rdv = startRendezvous(lab, rdvCmd, secret, opts.outDir, teardown);
+  if (scenario.relay && !agents.relay) throw new RunError(`scenario ${scenario.name} needs a relay, and no relay command was given`);
+  const relay = scenario.relay ? await startRelay(lab, agents.relay!, opts.outDir, teardown) : null;
+  // an agent with a strategy of N steps gets a punch window per step
+  const steps = scenario.strategy?.length ?? 1;
   const ctx: AgentRun = {
+    relay: relay ? { address: relay.address, ca: relay.ca } : null,
     pcap: opts.pcap ?? false,
     runId: plan.runId,
     cmd: peerCmd,
@@ -329,7 +378,7 @@ export async function runAttempts(lab: Lab, scenario: Scenario, agents: AgentCom
     holdMs: plan.holdMs,
     keepaliveMs: plan.keepaliveMs,
     // a held path is re-checked after the hold: one more punch window
-    hardMs: PAIRING_WAIT_MS + plan.timeoutMs + (plan.holdMs > 0 ? plan.holdMs + plan.timeoutMs : 0) + HANG_GRACE_MS,
+    hardMs: PAIRING_WAIT_MS + steps * plan.timeoutMs + (plan.holdMs > 0 ? plan.holdMs + plan.timeoutMs : 0) + HANG_GRACE_MS,
     outDir: opts.outDir,
     teardown,
   };
@@ -347,7 +396,7 @@ export async function runAttempts(lab: Lab, scenario: Scenario, agents: AgentCom
       for (let att = queue.shift(); att && !teardown.closing; att = queue.shift()) {
         let result: Attempt;
         try {
-          result = await runAttempt(lane, att, ctx, rdv);
+          result = await runAttempt(lane, att, ctx, relay ? [rdv, relay] : [rdv]);
         } catch (cause) {
           if (teardown.closing) return;
           throw new RunError(`lane ${lane.index} failed while running ${att.a} × ${att.b}: ${(cause as Error).message}`, { cause });

@@ -1,74 +1,22 @@
-// TCP rendezvous for the simultaneous-open agent: each peer connects from its punching port and sends
-// one signed `reg` line; the rendezvous records the endpoint the connection comes from (the NAT's TCP
-// mapping) and, once both peers of a session are connected, sends each a signed `peer` line with the
-// other's endpoint and closes both connections (the rendezvous closes first, so the TIME_WAIT is here,
-// not on the peers' punching port). Same environment, ready line and signing as agents/udp-punch.
-import net from 'node:net';
-import {
-  configOrExit,
-  type Endpoint,
-  formatEndpoint,
-  readRendezvousConfig,
-  ReplayGuard,
-  sign,
-  stamp,
-  verify,
-  type Role,
-} from '../udp-punch/protocol.ts';
+// TCP rendezvous for the simultaneous-open agent (entry point): see rendezvous-server.ts. Same
+// environment, ready line and signing as agents/udp-punch.
+import { configOrExit, readRendezvousConfig, stamp } from '../udp-punch/protocol.ts';
+import { startTcpRendezvous } from './rendezvous-server.ts';
 
-const log = (session: string | null, line: string) => process.stderr.write(`${stamp()} [${session ?? '-'}] ${line}\n`);
-
-function main(): void {
-  const cfg = configOrExit(readRendezvousConfig, 'rdv');
-  const { secret, listen } = cfg;
-  const sessions = new Map<string, Partial<Record<Role, { sock: net.Socket; ep: Endpoint }>>>();
-  const replay = new ReplayGuard();
-  let seq = 0;
-
-  const server = net.createServer((sock) => {
-    const src: Endpoint = { address: sock.remoteAddress?.replace(/^::ffff:/, '') ?? '?', port: sock.remotePort ?? 0 };
-    let buffered = '';
-    sock.setTimeout(30_000, () => sock.destroy());
-    sock.on('error', () => {});
-    sock.on('data', (chunk) => {
-      buffered += chunk.toString('utf8');
-      if (buffered.length > 4096) return sock.destroy();
-      const nl = buffered.indexOf('\n');
-      if (nl < 0) return;
-      const res = verify(Buffer.from(buffered.slice(0, nl)), secret, { self: 'rdv', replay });
-      if (!res.ok || res.msg.t !== 'reg') {
-        log(null, `reject connection from ${formatEndpoint(src)}: ${res.ok ? `unexpected ${res.msg.t}` : res.reason}`);
-        return sock.destroy();
-      }
-      const m = res.msg;
-      const role = m.r as Role;
-      const sess = sessions.get(m.s) ?? {};
-      sessions.set(m.s, sess);
-      sess[role] = { sock, ep: src };
-      log(m.s, `accept tcp reg from ${role} at ${formatEndpoint(src)}`);
-      const [a, b] = [sess.a, sess.b];
-      if (!a || !b) return;
-      for (const [to, other, r] of [[a, b, 'b'], [b, a, 'a']] as const) {
-        to.sock.end(sign({ t: 'peer', s: m.s, r: 'rdv', ts: Date.now(), n: ++seq, ep: formatEndpoint(other.ep) }, secret).toString() + '\n');
-        log(m.s, `introduce: ${r} is at ${formatEndpoint(other.ep)}`);
-      }
-      sessions.delete(m.s);
-    });
-  });
-  server.on('error', (e) => {
-    log(null, `cannot listen on ${formatEndpoint(listen)}: ${e.message}`);
+const cfg = configOrExit(readRendezvousConfig, 'rdv');
+startTcpRendezvous(cfg).then(
+  (server) => {
+    process.stdout.write(JSON.stringify({ ready: true, listen: server.listen }) + '\n');
+    const stop = () => {
+      // close() waits for open connections: give them half a second
+      setTimeout(() => process.exit(0), 500).unref();
+      void server.close().finally(() => process.exit(0));
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  },
+  (e: Error) => {
+    process.stderr.write(`${stamp()} [-] ${e.message}\n`);
     process.exit(1);
-  });
-  server.listen(listen.port, listen.address, () => {
-    log(null, `listening on tcp ${formatEndpoint(listen)}`);
-    process.stdout.write(JSON.stringify({ ready: true, listen: formatEndpoint(listen) }) + '\n');
-  });
-  const stop = () => {
-    server.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-}
-
-main();
+  },
+);

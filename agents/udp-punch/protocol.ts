@@ -2,7 +2,8 @@
 //
 // Every datagram is `<hex HMAC-SHA256 of the JSON bytes, keyed with the shared secret>.<JSON>`.
 // The JSON carries: t (type), s (session), r (sender role: a | b | rdv), ts (sender's Date.now()),
-// n (sender's sequence number) and, for `peer` messages only, ep ("ip:port" of the other peer).
+// n (sender's sequence number) and, for `peer` messages, ep ("ip:port" of the other peer; a `reg` may
+// declare one too).
 //
 // Keep this module cheap to load: agents are bundled and started inside network namespaces for
 // every try, so only node:crypto is imported here.
@@ -19,7 +20,9 @@ export interface Message {
   r: Sender;
   ts: number;
   n: number;
-  /** only on `peer` messages: the other peer's endpoint as the rendezvous observed it */
+  /** on `peer` messages: the other peer's endpoint as the rendezvous observed it (or as the peer
+   * declared it); on a `reg`, optionally, an endpoint the peer declares instead of the observed one (the
+   * TCP rendezvous passes it on; the fallback agent's relay step announces its relay listener so) */
   ep?: string;
 }
 
@@ -166,7 +169,7 @@ function checkShape(v: unknown): Message | string {
   if (typeof o.ts !== 'number' || !Number.isFinite(o.ts)) return 'bad field ts';
   if (typeof o.n !== 'number' || !Number.isSafeInteger(o.n) || o.n < 0) return 'bad field n';
   const msg: Message = { t: o.t as MessageType, s: o.s, r: o.r as Sender, ts: o.ts, n: o.n };
-  if (msg.t === 'peer') {
+  if (msg.t === 'peer' || (msg.t === 'reg' && o.ep !== undefined)) {
     if (typeof o.ep !== 'string' || tryParseEndpoint(o.ep) === null) return `bad field ep (${quote(o.ep)})`;
     msg.ep = o.ep;
   }

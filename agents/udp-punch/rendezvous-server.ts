@@ -45,6 +45,9 @@ function log(session: string | null, line: string): void {
 /** Called just before each genuine introduction is sent: `wire` is the signed datagram going to `to`.
  * The shipped rendezvous has none; rogue-rendezvous.ts uses it to attack the peers. */
 export interface RendezvousHooks {
+  /** another server to run in this process on the same address (the fallback agent's TCP rendezvous):
+   * the ready line waits for it, a failure to start it is exit 1, and shutdown closes it */
+  beside?: (cfg: RendezvousConfig) => Promise<{ close: () => Promise<void> }>;
   onIntroduce?: (ctx: { session: string; to: Endpoint; ep: Endpoint; wire: Buffer; sock: dgram.Socket; log: (line: string) => void }) => void;
 }
 
@@ -60,6 +63,7 @@ function run(cfg: RendezvousConfig, hooks: RendezvousHooks): void {
   let seq = 0;
   let bound = false;
   let closing = false;
+  let besideServer: { close: () => Promise<void> } | null = null;
 
   const send = (session: string, to: Endpoint, ep: Endpoint): void => {
     const msg: Message = { t: 'peer', s: session, r: 'rdv', ts: Date.now(), n: ++seq, ep: formatEndpoint(ep) };
@@ -170,6 +174,7 @@ function run(cfg: RendezvousConfig, hooks: RendezvousHooks): void {
         `sent ${stats.sent}, send errors ${stats.sendErrors})`,
     );
     const done = (): void => process.exit(0);
+    void besideServer?.close();
     if (!bound) done();
     try {
       sock.close(done);
@@ -186,6 +191,17 @@ function run(cfg: RendezvousConfig, hooks: RendezvousHooks): void {
     const a = sock.address();
     const listen = `${a.address}:${a.port}`;
     log(null, `listening on ${listen}`);
-    process.stdout.write(`${JSON.stringify({ ready: true, listen })}\n`);
+    const ready = () => process.stdout.write(`${JSON.stringify({ ready: true, listen })}\n`);
+    if (!hooks.beside) return ready();
+    hooks.beside(cfg).then(
+      (server) => {
+        besideServer = server;
+        ready();
+      },
+      (err: Error) => {
+        log(null, err.message);
+        process.exit(1);
+      },
+    );
   });
 }

@@ -376,7 +376,7 @@ test('terminal and markdown show the path that won each cell, and the rescue cou
   t.is(termCell(text, withFallback, 'symmetric', 'port-restricted'), '3/3 T ✓');
   t.is(termCell(text, withFallback, 'port-restricted', 'symmetric'), '3/3 R ✓');
   t.is(termCell(text, withFallback, 'symmetric', 'symmetric'), '0/3 ✗ want relayed');
-  t.true(text.includes('path that won: T direct-tcp · U direct-udp · R relayed'), text);
+  t.true(text.includes('path that won: U direct-udp · T direct-tcp · R relayed'), text);
   t.true(text.includes('fallback: direct-tcp rescued 1 of 3 cells (33 %) · relayed rescued 1 of 2 cells (50 %)'), text);
   const coloured = renderTerminal(withFallback, { color: true });
   t.true(coloured.includes(`${ESC}36m3/3 R ✓`), 'relayed cells are cyan');
