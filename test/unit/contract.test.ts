@@ -7,22 +7,31 @@ const root = new URL('../../', import.meta.url);
 const contract = JSON.parse(readFileSync(new URL('agents/contract.json', root), 'utf8')) as {
   peer: { environment: Record<string, string>; examples: string[] };
   rendezvous: { environment: Record<string, string> };
+  relay: { environment: Record<string, string> };
 };
 const runSource = readFileSync(new URL('harness/run.ts', root), 'utf8');
 
-function envSetBy(fn: string): string[] {
-  // the object literal of environment variables the harness passes in `fn`
-  const body = runSource.slice(runSource.indexOf(`function ${fn}`));
-  const env = body.slice(body.indexOf('env: {'), body.indexOf('}', body.indexOf('env: {')));
-  return [...env.matchAll(/\b(NMX_[A-Z_]+):/g)].map((m) => m[1]!).sort();
+/** The NMX_ variables the harness sets in the named functions of run.ts (each function's whole body). */
+function envSetBy(...fns: string[]): string[] {
+  const keys = fns.flatMap((fn) => {
+    const start = runSource.indexOf(`function ${fn}(`);
+    if (start < 0) throw new Error(`no function ${fn} in run.ts`);
+    const body = runSource.slice(start, runSource.indexOf('\n}\n', start));
+    return [...body.matchAll(/\b(NMX_[A-Z_]+):/g)].map((m) => m[1]!);
+  });
+  return [...new Set(keys)].sort();
 }
 
 test('the peer environment documented is the one the harness sets', (t) => {
-  t.deepEqual(Object.keys(contract.peer.environment).sort(), envSetBy('runPeer'));
+  t.deepEqual(Object.keys(contract.peer.environment).sort(), envSetBy('runPeer', 'publicEnv'));
 });
 
 test('the rendezvous environment documented is the one the harness sets', (t) => {
-  t.deepEqual(Object.keys(contract.rendezvous.environment).sort(), envSetBy('startRendezvous'));
+  t.deepEqual(Object.keys(contract.rendezvous.environment).sort(), envSetBy('startRendezvous', 'startService'));
+});
+
+test('the relay environment documented is the one the harness sets', (t) => {
+  t.deepEqual(Object.keys(contract.relay.environment).sort(), envSetBy('startRelay', 'startService'));
 });
 
 test('the documented verdict examples are read as valid verdicts', (t) => {
