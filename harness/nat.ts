@@ -268,7 +268,7 @@ export function renderRuleset(type: NatType, vars: RouterVars): string {
   for (const part of body) for (const m of part.matchAll(/\$([A-Z_]+)/g)) used.add(m[1]!);
   const defines: string[] = [];
   for (const name of [...used].sort()) {
-    if (!(name in vars)) {
+    if (!(name in vars) && name !== 'PUBLIC_IP') {
       const file = files.find((f, i) => body[i]!.includes(`$${name}`));
       throw new Error(`nft template ${file} uses $${name}, which the renderer does not know`);
     }

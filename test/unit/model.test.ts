@@ -49,3 +49,13 @@ test('same-site: the model expects a direct path exactly when the NAT hairpins',
   const err = t.throws(() => parseScenario({ name: 'h', description: 'd', a: ['same-site'], b: ['full-cone'], expectModel: 'udp-punch' }, '/tmp/h.ts'));
   t.regex(err?.message ?? '', /a\.0: "same-site" is a column \(side B\)/);
 });
+
+test('fallback model: UDP where it punches, TCP where both map endpoint-independently, else the relay', (t) => {
+  const fb = (a: string, b: string) => expectedByModel('fallback', nat(a), nat(b));
+  t.is(fb('full-cone', 'symmetric'), 'direct-udp');
+  t.is(fb('port-restricted', 'symmetric'), 'relayed', 'UDP fails and a symmetric NAT defeats TCP simultaneous open');
+  t.is(fb('symmetric', 'symmetric'), 'relayed');
+  t.is(fb('port-restricted:no-udp', 'port-restricted'), 'direct-tcp', 'no UDP at all: TCP rescues the cones');
+  t.is(fb('port-restricted:no-udp', 'symmetric'), 'relayed');
+  t.is(expectedByModel('udp-punch', nat('full-cone:no-udp'), nat('full-cone')), 'failed', 'a router without UDP stops the punch');
+});

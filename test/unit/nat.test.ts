@@ -301,3 +301,27 @@ test('knobs: ":ports=random" (EIM only) and ":lifetime=N" render their templates
   t.is(findNat('full-cone:lifetime=0'), undefined);
   t.is(findNat('full-cone:lifetime=2:lifetime=3'), undefined);
 });
+
+test('knob :no-udp drops every forwarded UDP packet, ahead of the NAT filters', (t) => {
+  const n = findNat('port-restricted:no-udp')!;
+  t.true(n.noUdp);
+  t.is(n.short, 'PR:noUDP');
+  const text = renderRuleset(n, VARS);
+  t.regex(text, /chain no_udp \{\s+type filter hook forward priority filter - 10; policy accept;\s+meta l4proto udp drop/);
+  t.false(renderRuleset(findNat('port-restricted')!, VARS).includes('l4proto udp drop'));
+  t.is(findNat('dmz:no-udp'), undefined);
+  t.is(findNat('cloud-eip:no-udp'), undefined);
+});
+
+test('cloud-eip: stateless 1:1 public address inbound, a separate random-port gateway outbound', (t) => {
+  const n = findNat('cloud-eip')!;
+  t.true(n.publicIp);
+  t.is(natInfo(n).mapping, APD);
+  const text = renderRuleset(n, { ...VARS, PUBLIC_IP: '198.51.100.20' });
+  t.true(text.includes('define PUBLIC_IP = 198.51.100.20'));
+  t.regex(text, /type filter hook prerouting priority raw;[^}]*iifname \$WAN ip daddr \$PUBLIC_IP notrack ip daddr set \$HOST_IP/);
+  t.regex(text, /oifname \$WAN snat ip to \$WAN_IP random/);
+  t.regex(text, /iifname \$WAN ct state untracked accept/, 'the WAN firewall lets the untracked inbound packets pass');
+  t.throws(() => renderRuleset(n, VARS), { message: /cloud-eip needs PUBLIC_IP/ });
+  t.is(findNat('cloud-eip+symmetric'), undefined, 'not a layer of a double NAT');
+});

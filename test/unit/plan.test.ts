@@ -224,7 +224,7 @@ test('a side holding a double NAT gets a home router behind its carrier router, 
     { name: 'c', description: 'd', a: ['full-cone+symmetric', 'port-restricted'], b: ['full-cone'], expectModel: 'udp-punch' },
     '/tmp/c.ts',
   );
-  t.deepEqual(layersOf(s), { a: 2, b: 1, sameSite: false });
+  t.deepEqual(layersOf(s), { a: 2, b: 1, sameSite: false, publicIp: { a: false, b: false } });
   const p = plan(s, { runId: 'cg1', jobs: 2 });
   for (const lane of p.lanes) {
     t.truthy(lane.a.inner);
@@ -252,4 +252,18 @@ test('a same-site column gives side A a second host on its own port; B is then A
   t.is(same.natB.name, 'full-cone:hairpin');
   t.false(p.attempts.find((x) => x.b === 'symmetric')!.sameSite);
   t.true(planNamespaces(p).includes('nmx-hp1-0ha2'));
+});
+
+test('a cloud-eip side gets a public address per lane on 198.51.100.0/24, in topology.json too', (t) => {
+  const s = parseScenario(
+    { name: 'c', description: 'd', a: ['cloud-eip'], b: ['cloud-eip', 'symmetric'], expect: { 'cloud-eip': { 'cloud-eip': 'matconnect', symmetric: 'failed' } } },
+    '/tmp/c.ts',
+  );
+  t.deepEqual(layersOf(s).publicIp, { a: true, b: true });
+  const p = plan(s, { runId: 'ce1', jobs: 2 });
+  t.deepEqual(p.lanes.map((l) => [l.a.publicIp, l.b.publicIp]), [['198.51.100.20', '198.51.100.21'], ['198.51.100.22', '198.51.100.23']]);
+  const json = topologyJson(p) as { lanes: Array<{ a: { host: { publicAddress?: string } } }> };
+  t.is(json.lanes[1]!.a.host.publicAddress, '198.51.100.22');
+  const none = plan(parseScenario({ name: 'n', description: 'd', a: ['full-cone'], b: ['symmetric'], expect: { 'full-cone': { symmetric: 'direct' } } }, '/tmp/n.ts'), { runId: 'ce2', jobs: 1 });
+  t.is(none.lanes[0]!.a.publicIp, undefined);
 });

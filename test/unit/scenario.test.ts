@@ -1,3 +1,4 @@
+import { PATHS } from '../../harness/types.ts';
 // Scenario schema (parseScenario), the shipped scenarios, and finding/loading scenario files.
 import test from 'ava';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -60,7 +61,8 @@ test('every shipped scenario loads and validates', async (t) => {
     t.true(s.tries >= 1);
     t.true(s.timeoutMs >= 50);
     t.true(s.description.length > 0);
-    for (const a of s.a) for (const b of s.b) t.true(['direct', 'failed'].includes(expectedOf(s, a, b)), `${name}: ${a} × ${b}`);
+    const allowed = ['direct', 'relayed', 'failed', ...PATHS];
+    for (const a of s.a) for (const b of s.b) t.true(allowed.includes(expectedOf(s, a, b)), `${name}: ${a} × ${b}`);
   }
 });
 
