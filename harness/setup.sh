@@ -10,9 +10,10 @@ die() { printf 'natmatrix setup: %s\n' "$*" >&2; exit 2; }
 [ "$(uname -s)" = Linux ] || die "natmatrix needs Linux network namespaces; this is $(uname -s)"
 
 # command → Debian package
-declare -A PKG=([ip]=iproute2 [nft]=nftables [conntrack]=conntrack [tcpdump]=tcpdump [nsenter]=util-linux)
+# (openssl makes the relay's per-run certificate)
+declare -A PKG=([ip]=iproute2 [nft]=nftables [conntrack]=conntrack [tcpdump]=tcpdump [nsenter]=util-linux [openssl]=openssl)
 missing=()
-for cmd in ip nft conntrack tcpdump nsenter; do
+for cmd in ip nft conntrack tcpdump nsenter openssl; do
   command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKG[$cmd]}")
 done
 
@@ -25,7 +26,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   updated=1
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
-  say "OS tools present (ip, nft, conntrack, tcpdump, nsenter)"
+  say "OS tools present (ip, nft, conntrack, tcpdump, nsenter, openssl)"
 fi
 
 # coturn: the tests' independent RFC 5780 oracle (turnutils_natdiscovery against turnserver, both run

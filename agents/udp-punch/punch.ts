@@ -12,7 +12,6 @@
 
 import dgram from 'node:dgram';
 import {
-  configOrExit,
   type Endpoint,
   type Message,
   type MessageType,
@@ -22,7 +21,6 @@ import {
   otherRole,
   parseEndpoint,
   ReplayGuard,
-  readPeerConfig,
   round1,
   sameEndpoint,
   sign,

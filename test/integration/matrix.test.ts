@@ -32,7 +32,7 @@ if (needsRoot(test)) {
     // the human matrix went to stderr with --json
     t.regex(r.stderr, /25\/25 cells as expected/);
     const md = readFileSync(join(out, 'report.md'), 'utf8');
-    t.regex(md, /\| \*\*symmetric\*\* \| ✅ 3\/3 direct \| ✅ 3\/3 direct \| ✅ 3\/3 direct \| ✅ 0\/3 failed \| ✅ 0\/3 failed \|/);
+    t.regex(md, /\| \*\*symmetric\*\* \| ✅ 3\/3 direct-udp \| ✅ 3\/3 direct-udp \| ✅ 3\/3 direct-udp \| ✅ 0\/3 failed \| ✅ 0\/3 failed \|/);
     // evidence of a failed pairing: logs of both agents and the routers' state at the verdict
     const ev = join(out, cell(report, 'symmetric', 'symmetric').evidence, 'try-1');
     for (const f of ['a.stdout', 'a.stderr', 'b.stdout', 'b.stderr', 'router-a.nft', 'router-b.nft', 'router-a.conntrack', 'router-b.conntrack', 'rendezvous.log']) {

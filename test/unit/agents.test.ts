@@ -5,9 +5,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { createHmac, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execa, type Result, type ResultPromise } from 'execa';
+import { type Child, freePort, type Res, spawnAgent } from './agent-process.ts';
 import {
   EnvError,
   type Message,
@@ -21,7 +19,6 @@ import {
   ReplayGuard,
 } from '../../agents/udp-punch/protocol.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PEER = 'agents/udp-punch/peer.ts';
 const RDV = 'agents/udp-punch/rendezvous.ts';
 const SECRET = 'test-secret-0123456789';
@@ -35,56 +32,6 @@ const msg = (over: Partial<Message> = {}): Message => ({ t: 'ping', s: 'sess-1',
 function rawSign(json: string, secret = SECRET): Buffer {
   const sig = createHmac('sha256', secret).update(json).digest('hex');
   return Buffer.from(`${sig}.${json}`, 'utf8');
-}
-
-const usedPorts = new Set<number>();
-
-/** A UDP port that is free right now (and not handed out before in this run). */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const s = dgram.createSocket('udp4');
-    const port = await new Promise<number>((resolve, reject) => {
-      s.once('error', reject);
-      s.bind(0, '0.0.0.0', () => resolve(s.address().port));
-    });
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-    if (!usedPorts.has(port)) {
-      usedPorts.add(port);
-      return port;
-    }
-  }
-}
-
-type SpawnOptions = { reject: false; cwd: string; env: Record<string, string>; extendEnv: false; timeout: number };
-type Child = ResultPromise<SpawnOptions>;
-type Res = Result<SpawnOptions>;
-
-function cleanEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('NMX_')) env[k] = v;
-  return env;
-}
-
-/** Start an agent with `node --import tsx`; it is SIGKILLed by PID at teardown if still running. */
-function spawnAgent(t: ExecutionContext, file: string, env: Record<string, string>): Child {
-  const child = execa(process.execPath, ['--import', 'tsx', file], {
-    cwd: ROOT,
-    env: { ...cleanEnv(), ...env },
-    extendEnv: false,
-    reject: false,
-    timeout: 8000,
-  });
-  t.teardown(async () => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await child;
-  });
-  return child;
 }
 
 /** Resolve with the first stdout line of a child (or reject after ms / on end of stream). */

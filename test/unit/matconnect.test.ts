@@ -5,13 +5,10 @@
 
 import test, { type ExecutionContext } from 'ava';
 import dgram from 'node:dgram';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execa, type Result, type ResultPromise } from 'execa';
+import { type Child, freePort, type Res, spawnAgent as spawn } from './agent-process.ts';
 import { type Message, sign, verify } from '../../agents/udp-punch/protocol.ts';
 import { decodeHeader, encodeHeader, HEADER_BYTES, readMatconnectConfig, signedEndpoint, splitDatagram } from '../../agents/matconnect/peer.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PEER = 'agents/matconnect/peer.ts';
 const SECRET = 'test-secret-matconnect-0123';
 
@@ -20,55 +17,7 @@ const SECRET = 'test-secret-matconnect-0123';
 
 const msg = (over: Partial<Message> = {}): Message => ({ t: 'ping', s: 'mc', r: 'a', ts: Date.now(), n: 1, ...over });
 
-const usedPorts = new Set<number>();
-
-/** A UDP port that is free right now (and not handed out before in this run). */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const s = dgram.createSocket('udp4');
-    const port = await new Promise<number>((resolve, reject) => {
-      s.once('error', reject);
-      s.bind(0, '0.0.0.0', () => resolve(s.address().port));
-    });
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-    if (!usedPorts.has(port)) {
-      usedPorts.add(port);
-      return port;
-    }
-  }
-}
-
-type SpawnOptions = { reject: false; cwd: string; env: Record<string, string>; extendEnv: false; timeout: number };
-type Child = ResultPromise<SpawnOptions>;
-type Res = Result<SpawnOptions>;
-
-function cleanEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('NMX_')) env[k] = v;
-  return env;
-}
-
-/** Start the agent with `node --import tsx`; it is SIGKILLed by PID at teardown if still running. */
-function spawnAgent(t: ExecutionContext, env: Record<string, string>): Child {
-  const child = execa(process.execPath, ['--import', 'tsx', PEER], {
-    cwd: ROOT,
-    env: { ...cleanEnv(), ...env },
-    extendEnv: false,
-    reject: false,
-    timeout: 10_000,
-  });
-  t.teardown(async () => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await child;
-  });
-  return child;
-}
+const spawnAgent = (t: ExecutionContext, env: Record<string, string>): Child => spawn(t, PEER, env);
 
 interface PeerOpts {
   role: 'a' | 'b';

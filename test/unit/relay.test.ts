@@ -9,13 +9,11 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { fileURLToPath } from 'node:url';
-import { execa, type ResultPromise } from 'execa';
+import { type Child, spawnAgent } from './agent-process.ts';
 import { dialRelay, openRelayListener, type RelayListener } from '../../agents/relay/client.ts';
 import { type Endpoint, parseEndpoint } from '../../agents/udp-punch/protocol.ts';
 import { makeRelayCert } from '../../harness/relay-cert.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const RELAY = 'agents/relay/relay.ts';
 const LOCALHOST = '127.0.0.1';
 
@@ -74,14 +72,7 @@ async function freePortRange(count: number): Promise<number> {
   throw new Error(`no ${count} consecutive free TCP ports found`);
 }
 
-type SpawnOptions = { reject: false; cwd: string; env: Record<string, string>; extendEnv: false; timeout: number };
-type Child = ResultPromise<SpawnOptions>;
 
-function cleanEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('NMX_')) env[k] = v;
-  return env;
-}
 
 interface Relay {
   child: Child;
@@ -94,26 +85,7 @@ interface Relay {
   waitLog: (re: RegExp, ms?: number) => Promise<string>;
 }
 
-function spawnRelay(t: ExecutionContext, env: Record<string, string>): Child {
-  const child = execa(process.execPath, ['--import', 'tsx', RELAY], {
-    cwd: ROOT,
-    env: { ...cleanEnv(), ...env },
-    extendEnv: false,
-    reject: false,
-    timeout: 60_000,
-  });
-  t.teardown(async () => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await child;
-  });
-  return child;
-}
+const spawnRelay = (t: ExecutionContext, env: Record<string, string>): Child => spawnAgent(t, RELAY, env, 60_000);
 
 /** Start a relay with `pairs` port pairs; resolves after its ready line. */
 async function startRelay(t: ExecutionContext, cert: Cert, pairs: number): Promise<Relay> {
