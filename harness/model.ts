@@ -38,27 +38,29 @@ function udpPunches(a: NatType, b: NatType): boolean {
 }
 
 /**
- * Whether TCP simultaneous open (agents/tcp-punch) connects them: the crossing SYNs only meet when each
- * side aims at the other's actual mapping, and with no listener there is no peer-reflexive rescue, so
- * both mappings must be endpoint-independent. (Endpoint-independent filtering makes the result a race —
- * the early SYN meets a host with no socket yet and is answered with RST — see scenarios/tcp-matrix.ts;
- * the model says "direct" there and scenarios keep such pairings out of TCP's way.)
+ * Whether agents/tcp-punch connects them. Its three phases: b listens while a connects to b's mapping
+ * (gets through when b's NAT filters endpoint-independently: a's SYN reaches the listener, whatever a's
+ * mapping), the same the other way round, then a simultaneous open, which needs both mappings
+ * endpoint-independent (each side aims at the other's real mapping, and TCP has no peer-reflexive
+ * rescue: a SYN from an unexpected port finds no socket).
  */
 function tcpConnects(a: NatType, b: NatType): boolean {
-  return a.mapping === EI && b.mapping === EI;
+  return a.filtering === EI || b.filtering === EI || (a.mapping === EI && b.mapping === EI);
 }
 
 /**
  * What a strategy should achieve between a peer behind `a` and one behind `b`:
  * - udp-punch: the udp-punch agent (direct, or failed);
+ * - tcp-punch: the tcp-punch agent (direct-tcp, or failed);
  * - fallback: agents/fallback — UDP punch, then TCP simultaneous open, then the TLS relay, which always
  *   connects (both legs are outbound TCP), so the model names the step that wins.
  */
 export function expectedByModel(model: Model, a: NatType, b: NatType): Expected {
   if (model === 'udp-punch') return udpPunches(a, b) ? 'direct' : 'failed';
+  if (model === 'tcp-punch') return tcpConnects(a, b) ? 'direct-tcp' : 'failed';
   if (udpPunches(a, b)) return 'direct-udp';
   return tcpConnects(a, b) ? 'direct-tcp' : 'relayed';
 }
 
-export const MODELS = ['udp-punch', 'fallback'] as const;
+export const MODELS = ['udp-punch', 'tcp-punch', 'fallback'] as const;
 export type Model = (typeof MODELS)[number];

@@ -1,3 +1,4 @@
+import { CLASSIC_TYPES } from '../harness/nat.ts';
 import { defineScenario } from '../harness/scenario.ts';
 
 // The strategy of agents/fallback: UDP punch, then TCP simultaneous open, then the TLS relay. Every
@@ -8,15 +9,14 @@ import { defineScenario } from '../harness/scenario.ts';
 //   SYM × SYM): TCP cannot rescue those (a symmetric NAT's SYN comes from an unpredictable port, and
 //   there is no peer-reflexive rescue in TCP), so the relay does.
 // - A port-restricted router that forwards no UDP (":no-udp", like networks that let only TCP out)
-//   blocks the UDP rendezvous itself: TCP simultaneous open rescues it against the cones, the relay
+//   blocks the UDP rendezvous itself: TCP rescues it against every cone and the DMZ (a listener behind
+//   an endpoint-independent filter, or a simultaneous open between the restricted cones), the relay
 //   against the symmetric NAT.
-// Columns leave out the endpoint-independent filters (full cone, DMZ): against a UDP-less row the TCP
-// step would race a RST (see tcp-matrix); as rows they connect over UDP.
 export default defineScenario({
   name: 'fallback',
   description: 'UDP punch, then TCP simultaneous open, then a TLS relay: every pairing connects, the report shows which step won',
   a: ['dmz', 'full-cone', 'address-restricted', 'port-restricted', 'symmetric', 'port-restricted:no-udp'],
-  b: ['address-restricted', 'port-restricted', 'symmetric'],
+  b: CLASSIC_TYPES,
   tries: 2,
   timeoutMs: 1000,
   agent: { peer: '../agents/fallback/peer.ts', rendezvous: '../agents/fallback/rendezvous.ts' },

@@ -1,24 +1,19 @@
+import { CLASSIC_TYPES } from '../harness/nat.ts';
 import { defineScenario } from '../harness/scenario.ts';
 
-const types = ['address-restricted', 'port-restricted', 'symmetric'];
-
-// TCP simultaneous open (RFC 5382, seed 003) instead of UDP punching; the NAT templates treat TCP like
-// UDP. The crossing SYNs only meet when each side aims at the other's actual mapping, and without a
-// listener there is no peer-reflexive rescue: every pairing with a symmetric NAT fails, where UDP
-// connects SYM × AR (compare full-matrix).
-//
-// Left out on purpose: NATs that filter endpoint-independently (full cone, DMZ). They forward the
-// peer's early SYN to a host that has no socket waiting yet; its kernel answers RST, and whether the
-// next SYN then meets depends on timing — measured 0/2 and 1/2 on the same pairing in two runs. A
-// scenario must be repeatable, so they stay out until the agent can keep a listener on its punching
-// port beside its connecting sockets (SO_REUSEPORT; Node ≥ 22.12).
+// The textbook 5 × 5 over TCP instead of UDP (compare full-matrix): agents/tcp-punch lets b listen
+// while a connects, then the other way round, then tries a simultaneous open (RFC 5382, seed 003).
+// A NAT that filters endpoint-independently (full cone, DMZ) lets the peer's SYN reach a listener, so
+// it connects with anything, symmetric included. Between the restricted cones the simultaneous open
+// connects. Every other pairing with a symmetric NAT fails: a SYN from the symmetric side's fresh port
+// finds no socket, and TCP has no peer-reflexive rescue — where UDP still connects SYM × AR.
 export default defineScenario({
   name: 'tcp-matrix',
-  description: 'TCP simultaneous open through address-restricted, port-restricted and symmetric NATs',
-  a: types,
-  b: types,
+  description: 'TCP (listen, then simultaneous open) through all five NAT types: the textbook matrix next to UDP\'s',
+  a: CLASSIC_TYPES,
+  b: CLASSIC_TYPES,
   tries: 3,
   timeoutMs: 1500,
   agent: { peer: '../agents/tcp-punch/peer.ts', rendezvous: '../agents/tcp-punch/rendezvous.ts' },
-  expect: Object.fromEntries(types.map((a) => [a, Object.fromEntries(types.map((b) => [b, a === 'symmetric' || b === 'symmetric' ? 'failed' : 'direct']))])),
+  expectModel: 'tcp-punch',
 });

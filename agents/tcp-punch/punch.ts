@@ -5,9 +5,9 @@
 // SYNs meet and the kernels complete a simultaneous open. Both sides then exchange a signed hello
 // (ping/pong) to prove they reached the genuine peer.
 //
-// Unlike UDP there is no peer-reflexive rescue: a SYN arriving from an unexpected port finds no socket
-// (a listener on the punching port would need SO_REUSEPORT beside the connecting socket), so both
-// mappings must be endpoint-independent.
+// Unlike UDP there is no peer-reflexive rescue in the simultaneous open: a SYN arriving from an
+// unexpected port finds no socket, so both mappings must be endpoint-independent. A listener beside the
+// connecting socket would need SO_REUSEPORT (Node ≥ 22.12), so the listening is a phase of its own.
 //
 // Contract as agents/udp-punch/peer.ts; verdict path "direct-tcp".
 import net from 'node:net';
@@ -19,6 +19,7 @@ import {
   parseEndpoint,
   type PeerConfig,
   ReplayGuard,
+  type Role,
   round1,
   sign,
   verify,
@@ -102,7 +103,19 @@ export function helloOver(sock: net.Socket, cfg: PeerConfig, session: string, re
   });
 }
 
-/** TCP simultaneous open under `session` (default NMX_SESSION). */
+/**
+ * A direct TCP connection under `session` (default NMX_SESSION), in three phases that share the punch
+ * window (a quarter, a quarter, a half):
+ *   1. b listens on its punching port while a connects to b's mapping (from its punching port + 1):
+ *      this gets through whenever b's NAT filters endpoint-independently (full cone, DMZ) — a's SYN
+ *      finds a listener, where with both sides connecting it could find no socket and be answered
+ *      with RST;
+ *   2. the same the other way round;
+ *   3. both connect at once from their punching ports (simultaneous open): this gets through when both
+ *      map endpoint-independently, so each aims at the other's real mapping.
+ * The rendezvous closes its connections first, so the punching port is free for the listener (libuv
+ * binds with SO_REUSEADDR).
+ */
 export function punchTcp(cfg: PeerConfig, session = cfg.session): Promise<PunchResult> {
   const log = makeLogger(cfg.role);
   const peerRole = otherRole(cfg.role);
@@ -117,52 +130,97 @@ export function punchTcp(cfg: PeerConfig, session = cfg.session): Promise<PunchR
     };
 
     // 1. learn the peer's TCP endpoint from the rendezvous, from our punching port
-    tcpRendezvous(cfg, { session, localPort: cfg.localPort }, replay).then(punch, (e: Error) => finish(false, { reason: e.message }, 1));
+    tcpRendezvous(cfg, { session, localPort: cfg.localPort }, replay).then(connect, (e: Error) => finish(false, { reason: e.message }, 1));
 
-    // 2. connect to the peer from the same port until the crossing SYNs meet
-    function punch(peer: Endpoint): void {
+    function connect(peer: Endpoint): void {
       const paired = performance.now();
-      log(`paired after ${round1(paired - started)} ms: peer ${peerRole} at ${formatEndpoint(peer)}; connecting for up to ${cfg.timeoutMs} ms`);
-      let attempts = 0;
+      const quarter = Math.max(1, Math.round(cfg.timeoutMs / 4));
+      const phases: Array<{ name: string; listener: Role | null; ms: number }> = [
+        { name: 'b listens, a connects', listener: 'b', ms: quarter },
+        { name: 'a listens, b connects', listener: 'a', ms: quarter },
+        { name: 'simultaneous open', listener: null, ms: cfg.timeoutMs - 2 * quarter },
+      ];
+      log(`paired after ${round1(paired - started)} ms: peer ${peerRole} at ${formatEndpoint(peer)}; ${phases.map((p) => `${p.name} ${p.ms} ms`).join(', then ')}`);
       const errors = new Map<string, number>();
       const live = new Set<net.Socket>();
-      const window = setTimeout(() => {
-        for (const s of live) s.destroy();
-        const errs = [...errors].map(([k, v]) => `${k} ×${v}`).join(', ') || 'none';
-        finish(false, { reason: `no TCP connection to ${formatEndpoint(peer)} within ${cfg.timeoutMs} ms (${attempts} connects; errors: ${errs})` }, 1);
-      }, cfg.timeoutMs);
-      const attempt = () => {
-        if (finished) return;
+      let server: net.Server | null = null;
+      let attempts = 0;
+      let phase = 0;
+      let phaseTimer: NodeJS.Timeout | undefined;
+
+      const proven = (sock: net.Socket, how: string) => (via: 'ping' | 'pong') => {
+        const ttd = round1(performance.now() - paired);
+        log(`direct TCP path to ${formatEndpoint(peer)} (${how}) confirmed by ${via} after ${ttd} ms`);
+        clearTimeout(phaseTimer);
+        server?.close();
+        for (const s of live) if (s !== sock) s.destroy();
+        // let our pong leave before finishing
+        const ok = () => {
+          sock.destroy();
+          finish(true, { peer: formatEndpoint(peer), timeToDirectMs: ttd, how }, 0);
+        };
+        sock.end(ok);
+        setTimeout(ok, 50);
+      };
+
+      const attempt = (how: string) => {
+        if (finished || phases[phase]?.name !== how) return;
         attempts++;
-        const sock = net.connect({ host: peer.address, port: peer.port, localPort: cfg.localPort, localAddress: '0.0.0.0' });
+        // towards a listener, connect from the next port: a SYN from the punching port would leave a
+        // conntrack entry for the very pair of endpoints the other direction and the simultaneous open
+        // use, and the listener's SYN-ACK (its own sequence number) would then be invalid there
+        const localPort = phases[phase]!.listener ? cfg.localPort + 1 : cfg.localPort;
+        const sock = net.connect({ host: peer.address, port: peer.port, localPort, localAddress: '0.0.0.0' });
         live.add(sock);
         const giveUp = setTimeout(() => sock.destroy(), TRY_MS);
         let connected = false;
         sock.on('connect', () => {
           connected = true;
           clearTimeout(giveUp);
-          log(`connected to ${formatEndpoint(peer)} on connect #${attempts}; sending hello`);
-          helloOver(sock, cfg, session, replay, (via) => {
-            const ttd = round1(performance.now() - paired);
-            log(`direct TCP path to ${formatEndpoint(peer)} confirmed by ${via} after ${ttd} ms`);
-            clearTimeout(window);
-            // let our pong leave before finishing
-            const ok = () => {
-              sock.destroy();
-              finish(true, { peer: formatEndpoint(peer), timeToDirectMs: ttd }, 0);
-            };
-            sock.end(ok);
-            setTimeout(ok, 50);
-          });
+          log(`connected to ${formatEndpoint(peer)} on connect #${attempts} (${how}); sending hello`);
+          helloOver(sock, cfg, session, replay, proven(sock, how));
         });
         sock.on('error', (e: NodeJS.ErrnoException) => errors.set(e.code ?? e.message, (errors.get(e.code ?? e.message) ?? 0) + 1));
         sock.on('close', () => {
           live.delete(sock);
           clearTimeout(giveUp);
-          if (!connected && !finished) setTimeout(attempt, RETRY_GAP_MS);
+          if (!connected && !finished) setTimeout(() => attempt(how), RETRY_GAP_MS);
         });
       };
-      attempt();
+
+      const listen = (how: string) => {
+        const srv = net.createServer((sock) => {
+          live.add(sock);
+          sock.on('error', (e) => log(`accepted connection: ${e.message}`));
+          sock.on('close', () => live.delete(sock));
+          log(`accepted ${sock.remoteAddress}:${sock.remotePort} (${how}); sending hello`);
+          helloOver(sock, cfg, session, replay, proven(sock, how));
+        });
+        srv.on('error', (e: NodeJS.ErrnoException) => errors.set(`listen ${e.code ?? e.message}`, (errors.get(`listen ${e.code ?? e.message}`) ?? 0) + 1));
+        srv.listen(cfg.localPort, '0.0.0.0');
+        server = srv;
+      };
+
+      const next = () => {
+        if (finished) return;
+        // end the phase that ran: stop listening, drop the connects in flight (not an accepted hello)
+        server?.close();
+        server = null;
+        for (const s of live) if (s.connecting) s.destroy();
+        const p = phases[phase];
+        if (!p) {
+          const errs = [...errors].map(([k, v]) => `${k} ×${v}`).join(', ') || 'none';
+          finish(false, { reason: `no TCP connection to ${formatEndpoint(peer)} within ${cfg.timeoutMs} ms (${phases.map((x) => x.name).join(', ')}; ${attempts} connects; errors: ${errs})` }, 1);
+          return;
+        }
+        if (p.listener === cfg.role) listen(p.name);
+        else attempt(p.name);
+        phaseTimer = setTimeout(() => {
+          phase++;
+          next();
+        }, p.ms);
+      };
+      next();
     }
   });
 }

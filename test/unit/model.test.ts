@@ -59,3 +59,12 @@ test('fallback model: UDP where it punches, TCP where both map endpoint-independ
   t.is(fb('port-restricted:no-udp', 'symmetric'), 'relayed');
   t.is(expectedByModel('udp-punch', nat('full-cone:no-udp'), nat('full-cone')), 'failed', 'a router without UDP stops the punch');
 });
+
+test('tcp-punch model: a listener behind an endpoint-independent filter, else both mappings endpoint-independent', (t) => {
+  const tcp = (a: string, b: string) => expectedByModel('tcp-punch', nat(a), nat(b));
+  t.is(tcp('symmetric', 'full-cone'), 'direct-tcp');
+  t.is(tcp('dmz', 'symmetric'), 'direct-tcp');
+  t.is(tcp('address-restricted', 'port-restricted'), 'direct-tcp');
+  t.is(tcp('address-restricted', 'symmetric'), 'failed', 'where UDP connects, TCP has no peer-reflexive rescue');
+  t.is(tcp('symmetric', 'symmetric'), 'failed');
+});
