@@ -142,7 +142,8 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
 
-  preflight(o.pcap ? { ...REQUIRED_TOOLS, tcpdump: 'tcpdump' } : REQUIRED_TOOLS);
+  // captures need tcpdump, and the relay's per-run certificate openssl
+  preflight({ ...REQUIRED_TOOLS, ...(o.pcap ? { tcpdump: 'tcpdump' } : {}), ...(scenario.relay ? { openssl: 'openssl' } : {}) });
   const agents = await agentCommands(scenario.agent, scenario.relay);
   const startedAt = new Date();
   const outDir = resolve(o.out ?? resolve(ROOT, 'runs', `${utcStamp(startedAt)}-${scenario.name}-${p.runId}`));

@@ -164,9 +164,7 @@ interface Relay extends Rendezvous {
 /** A TLS relay (agents/relay, the tx_tlsrelay protocol) with a certificate made for this run. */
 async function startRelay(lab: Lab, cmd: string[], outDir: string, teardown: Teardown): Promise<Relay> {
   const { rendezvous } = lab.plan;
-  const dir = join(outDir, 'relay');
-  mkdirSync(dir);
-  const { cert, key } = await makeRelayCert(dir, [rendezvous.ip]);
+  const { cert, key } = await makeRelayCert(join(outDir, 'relay'), [rendezvous.ip]);
   const listen = `${rendezvous.ip}:${RELAY_PORT}`;
   const env = { NMX_ROLE: 'relay', NMX_LISTEN: listen, NMX_RELAY_CERT: cert, NMX_RELAY_KEY: key, NMX_RELAY_PORTS: `${RELAY_POOL.first}-${RELAY_POOL.last}` };
   return { ...startService(lab, cmd, 'relay', env, outDir, teardown), ca: cert };
