@@ -1,4 +1,4 @@
-// run: Lab + plan → judged attempts. One rendezvous serves the whole run (peers are keyed by session);
+// run: Lab + plan → judged attempts. One rendezvous (and, when asked, one TLS relay) serves the whole run (peers are keyed by session);
 // each lane takes the next attempt, resets its two routers (fresh ruleset, empty conntrack), starts both
 // peers, waits for their verdicts and, when the try did not connect, keeps the routers' state as evidence.
 import { randomBytes } from 'node:crypto';
@@ -57,9 +57,9 @@ function tail(text: string, lines = 3): string {
   return text.split('\n').filter(Boolean).slice(-lines).join('\n');
 }
 
-interface Rendezvous {
+interface Service {
   address: string;
-  /** why the rendezvous is unusable (it exited, or never got ready), or null while it is fine */
+  /** why the service (rendezvous, relay) is unusable (it exited, or never got ready), or null while it is fine */
   problem: () => string | null;
 }
 
@@ -123,7 +123,7 @@ export function startDaemon(
 /** Start a public service of the run (the rendezvous, the relay) in the rendezvous namespace. Peers
  * retry, so attempts need not wait for it to be ready: a service that dies or never gets ready turns
  * every affected try into an `error` instead. */
-function startService(lab: Lab, cmd: string[], name: string, env: Record<string, string>, outDir: string, teardown: Teardown): Rendezvous {
+function startService(lab: Lab, cmd: string[], name: string, env: Record<string, string>, outDir: string, teardown: Teardown): Service {
   const { rendezvous } = lab.plan;
   const d = startDaemon(rendezvous.ns, cmd, {
     label: `the ${name} agent`,
@@ -145,7 +145,7 @@ function startService(lab: Lab, cmd: string[], name: string, env: Record<string,
   return { address: env.NMX_LISTEN!, problem: () => problem };
 }
 
-function startRendezvous(lab: Lab, cmd: string[], secret: string, outDir: string, teardown: Teardown): Rendezvous {
+function startRendezvous(lab: Lab, cmd: string[], secret: string, outDir: string, teardown: Teardown): Service {
   const { rendezvous } = lab.plan;
   const listen = `${rendezvous.ip}:${rendezvous.port}`;
   return startService(lab, cmd, 'rendezvous', { NMX_ROLE: 'rendezvous', NMX_LISTEN: listen, NMX_SECRET: secret }, outDir, teardown);
@@ -156,7 +156,7 @@ function startRendezvous(lab: Lab, cmd: string[], secret: string, outDir: string
 export const RELAY_PORT = 12000;
 export const RELAY_POOL = { first: 12100, last: 12100 + 2 * MAX_JOBS - 1 };
 
-interface Relay extends Rendezvous {
+interface Relay extends Service {
   /** the CA the peers verify the relay's certificate with (it is its own self-signed certificate) */
   ca: string;
 }
@@ -317,7 +317,7 @@ function notStarted(role: 'a' | 'b'): AgentExit {
   return { role, exitCode: null, signal: null, timedOut: false, durationMs: 0, verdict: null, verdictProblem: 'not started', stderrTail: '', stdout: '', stderr: '' };
 }
 
-async function runAttempt(lane: Lane, att: PlannedAttempt, ctx: AgentRun, services: Rendezvous[]): Promise<Attempt> {
+async function runAttempt(lane: Lane, att: PlannedAttempt, ctx: AgentRun, services: Service[]): Promise<Attempt> {
   const dir = join(ctx.outDir, cellDir(att.a, att.b), `try-${att.try}`);
   mkdirSync(dir, { recursive: true });
   const evidence = relative(ctx.outDir, dir);
