@@ -27,14 +27,17 @@ import {
   envEndpoint,
   EnvError,
   type Env,
+  exitOnSignals,
   formatEndpoint,
   makeLogger,
   type PeerConfig,
+  type PunchResult,
   readPeerConfig,
   ReplayGuard,
+  report,
   round1,
 } from '../udp-punch/protocol.ts';
-import { exitOnSignals, punchUdp, report, type PunchResult } from '../udp-punch/punch.ts';
+import { punchUdp } from '../udp-punch/punch.ts';
 
 /** Pairing wait of the UDP step: pairing takes milliseconds when UDP gets through at all. */
 const UDP_WAIT_MS = 1500;

@@ -62,6 +62,7 @@ import {
   EnvError,
   envEndpoint,
   envString,
+  exitOnSignals,
   formatEndpoint,
   isIPv4Address,
   makeLogger,
@@ -72,6 +73,7 @@ import {
   quote,
   readPeerConfig,
   ReplayGuard,
+  report,
   round1,
   sign,
   tryParseEndpoint,
@@ -282,7 +284,7 @@ function run(cfg: MatconnectConfig): void {
     } catch {
       // already closed
     }
-    process.stdout.write(`${JSON.stringify(verdict)}\n`, () => process.exit(code));
+    report({ verdict, code });
   };
 
   const stepsJson = (): Record<string, unknown>[] => {
@@ -494,12 +496,7 @@ function run(cfg: MatconnectConfig): void {
     log(`socket error: ${err.message}`);
   });
 
-  const onSignal = (sig: NodeJS.Signals, code: number) => () => {
-    log(`${sig}: exiting`);
-    process.exit(code);
-  };
-  process.on('SIGTERM', onSignal('SIGTERM', 143));
-  process.on('SIGINT', onSignal('SIGINT', 130));
+  exitOnSignals(log);
 
   sock.bind({ port: cfg.localPort, address: '0.0.0.0', exclusive: true }, () => {
     bound = true;

@@ -1,6 +1,5 @@
-// TCP simultaneous open peer (entry point): see punch.ts.
-import { configOrExit, makeLogger, readPeerConfig } from '../udp-punch/protocol.ts';
-import { exitOnSignals, report } from '../udp-punch/punch.ts';
+// TCP peer (entry point): see punch.ts.
+import { configOrExit, exitOnSignals, makeLogger, readPeerConfig, report } from '../udp-punch/protocol.ts';
 import { punchTcp } from './punch.ts';
 
 const cfg = configOrExit(readPeerConfig, 'peer');

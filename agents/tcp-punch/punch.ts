@@ -18,13 +18,13 @@ import {
   otherRole,
   parseEndpoint,
   type PeerConfig,
+  type PunchResult,
   ReplayGuard,
   type Role,
   round1,
   sign,
   verify,
 } from '../udp-punch/protocol.ts';
-import type { PunchResult } from '../udp-punch/punch.ts';
 
 const TRY_MS = 250;
 const RETRY_GAP_MS = 20;

@@ -384,3 +384,27 @@ export function configOrExit<T>(read: (env: Env) => T, tag: string): T {
     throw err;
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Ending a peer (the contract: one verdict line, then the exit code; signals print nothing)
+
+/** What a peer's attempt came to: the verdict line and the exit code of the contract. */
+export interface PunchResult {
+  verdict: Record<string, unknown>;
+  code: number;
+}
+
+/** Exit 143 / 130 on SIGTERM / SIGINT, printing no verdict. */
+export function exitOnSignals(log: Logger): void {
+  const onSignal = (sig: NodeJS.Signals, code: number) => () => {
+    log(`${sig}: exiting`);
+    process.exit(code);
+  };
+  process.on('SIGTERM', onSignal('SIGTERM', 143));
+  process.on('SIGINT', onSignal('SIGINT', 130));
+}
+
+/** Print the verdict line, then exit with the contract's code. */
+export function report({ verdict, code }: PunchResult): void {
+  process.stdout.write(`${JSON.stringify(verdict)}\n`, () => process.exit(code));
+}

@@ -16,6 +16,7 @@ import {
   type Message,
   type MessageType,
   type PeerConfig,
+  type PunchResult,
   formatEndpoint,
   makeLogger,
   otherRole,
@@ -34,11 +35,6 @@ const CLOSE_INTERVAL_MS = 10;
 
 type Phase = 'registering' | 'punching' | 'closing' | 'holding' | 'rechecking' | 'finished';
 
-/** What a punch came to: the verdict line and the exit code of the contract. */
-export interface PunchResult {
-  verdict: Record<string, unknown>;
-  code: number;
-}
 
 /**
  * Punch through with UDP: resolves once the path is confirmed (and held, with NMX_HOLD_MS), or the
@@ -341,19 +337,4 @@ function run(cfg: PeerConfig, done: (r: PunchResult) => void): void {
     regTimer = setInterval(sendReg, REG_INTERVAL_MS);
     sendReg();
   });
-}
-
-/** Exit 143 / 130 on SIGTERM / SIGINT, printing no verdict (the contract). */
-export function exitOnSignals(log: (line: string) => void): void {
-  const onSignal = (sig: NodeJS.Signals, code: number) => () => {
-    log(`${sig}: exiting`);
-    process.exit(code);
-  };
-  process.on('SIGTERM', onSignal('SIGTERM', 143));
-  process.on('SIGINT', onSignal('SIGINT', 130));
-}
-
-/** Print the verdict line, then exit with the contract's code. */
-export function report({ verdict, code }: PunchResult): void {
-  process.stdout.write(`${JSON.stringify(verdict)}\n`, () => process.exit(code));
 }
