@@ -110,6 +110,9 @@ export const CLOUD_EIP: NatType = {
   essence: 'stateless 1:1 `ip daddr set` of the public address (notrack) inbound; outbound `snat` to the gateway address, random ports',
 };
 
+/** Every single type a name can resolve to. */
+const REGISTRY: readonly NatType[] = [...NAT_TYPES, CLOUD_EIP];
+
 /** The five types of the textbook matrix. */
 export const CLASSIC_TYPES = ['dmz', 'full-cone', 'address-restricted', 'port-restricted', 'symmetric'];
 
@@ -121,12 +124,12 @@ const ALIASES: Record<string, string> = {
 };
 
 export function natNames(): string[] {
-  return [...NAT_TYPES, CLOUD_EIP].map((t) => t.name);
+  return REGISTRY.map((t) => t.name);
 }
 
 /** For messages: every type's name, with its canonical RFC 4787 name where the two differ. */
 export function knownNats(): string {
-  return [...NAT_TYPES, CLOUD_EIP].map((t) => {
+  return REGISTRY.map((t) => {
     const canonical = t.name === 'dmz' || t.publicIp ? t.name : behaviourName(t.mapping, t.filtering);
     return canonical === t.name ? t.name : `${t.name} (${canonical})`;
   }).join(', ');
@@ -144,7 +147,7 @@ export const DEFAULT_LIFETIME_S = 120;
 function findSingle(name: string): NatType | undefined {
   const [base, ...knobs] = name.toLowerCase().split(':');
   const canonical = Object.hasOwn(ALIASES, base!) ? ALIASES[base!]! : base;
-  const t = [...NAT_TYPES, CLOUD_EIP].find((x) => x.name === canonical);
+  const t = REGISTRY.find((x) => x.name === canonical);
   if (!t || knobs.length === 0) return knobs.length ? undefined : t;
   if (t.name === 'dmz' || t.publicIp) return undefined;
   let hairpin = false;
@@ -246,6 +249,11 @@ function template(file: string): string {
   return text;
 }
 
+/** Every variable a template may use (some, like PUBLIC_IP, only some routers have a value for). */
+const ROUTER_VARS: Record<keyof RouterVars, true> = {
+  WAN: true, LAN: true, WAN_IP: true, HOST_IP: true, HOST_PORT: true, LAN_NET: true, DMZ_PORT: true, PUBLIC_IP: true,
+};
+
 function nftValue(name: keyof RouterVars, value: string | number): string {
   // interface names are nft strings; addresses and ports are bare
   return name === 'WAN' || name === 'LAN' ? JSON.stringify(String(value)) : String(value);
@@ -268,7 +276,7 @@ export function renderRuleset(type: NatType, vars: RouterVars): string {
   for (const part of body) for (const m of part.matchAll(/\$([A-Z_]+)/g)) used.add(m[1]!);
   const defines: string[] = [];
   for (const name of [...used].sort()) {
-    if (!(name in vars) && name !== 'PUBLIC_IP') {
+    if (!Object.hasOwn(ROUTER_VARS, name)) {
       const file = files.find((f, i) => body[i]!.includes(`$${name}`));
       throw new Error(`nft template ${file} uses $${name}, which the renderer does not know`);
     }
