@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { agentCommand } from './agent.ts';
 import type { Lab } from './lab.ts';
 import { DEFAULT_LIFETIME_S, portAllocationOf, type NatType, type PortAllocation } from './nat.ts';
-import { endPids } from './netns.ts';
 import type { Side } from './plan.ts';
 import { resetRouter, RunError, startDaemon, startTracked } from './run.ts';
 import { ROOT } from './scenario.ts';
@@ -121,8 +120,7 @@ export async function classifyOnLab(lab: Lab, types: NatType[], teardown: Teardo
   } catch (cause) {
     throw cause instanceof RunError ? cause : new RunError(`classification failed: ${(cause as Error).message}`, { cause });
   } finally {
-    if (server.pid !== undefined) await endPids([server.pid]);
-    await server.done;
+    await server.stop();
   }
 }
 

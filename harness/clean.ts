@@ -1,17 +1,42 @@
 // npm run clean [-- RUNID…]: remove natmatrix leftovers — every nmx-* namespace (or only those of the
 // given runs) and the processes inside them, ended by PID. Touches nothing else; safe to run twice.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { EnvironmentError, preflight } from './host.ts';
-import { deleteNamespaces, endPids, listNamespaces, namespacePids, NS_PREFIX } from './netns.ts';
+import { deleteNamespaces, endPids, listNamespaces, NS_PREFIX, processesIn } from './netns.ts';
 
 export interface CleanResult {
   namespaces: string[];
   pids: number[];
 }
 
+/**
+ * Processes of natmatrix runs (every agent, service and child of theirs inherits NMX_RUN) that live in
+ * a network namespace other than ours: their lab namespace, or one already deleted, where listing the
+ * namespaces cannot find them any more. Only `runIds`' when given.
+ */
+export function runProcesses(runIds: string[] = []): number[] {
+  const mine = readlinkSync('/proc/self/ns/net');
+  const wanted = runIds.length ? new Set(runIds.map((id) => `NMX_RUN=${id}`)) : null;
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const c = entry.charCodeAt(0);
+    if (c < 48 || c > 57 || Number(entry) === process.pid) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/ns/net`) === mine) continue;
+      const env = readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0');
+      if (env.some((v) => (wanted ? wanted.has(v) : /^NMX_RUN=[a-z0-9]{1,12}$/.test(v)))) pids.push(Number(entry));
+    } catch {
+      /* gone, or a kernel thread */
+    }
+  }
+  return pids;
+}
+
 export async function clean(runIds: string[] = []): Promise<CleanResult> {
   const prefixes = runIds.length ? runIds.map((id) => `${NS_PREFIX}${id}-`) : [NS_PREFIX];
   const namespaces = (await listNamespaces()).filter((n) => prefixes.some((p) => n.startsWith(p)));
-  const pids = [...new Set((await Promise.all(namespaces.map(namespacePids))).flat())].filter((pid) => pid !== process.pid);
+  const inside = [...processesIn(namespaces).values()].flat().map((p) => p.pid);
+  const pids = [...new Set([...inside, ...runProcesses(runIds)])];
   await endPids(pids, 1000);
   await deleteNamespaces(namespaces);
   return { namespaces, pids };
@@ -37,9 +62,9 @@ async function main(): Promise<number> {
   const r = await clean(ids);
   const what = ids.length ? `of run ${ids.join(', ')}` : `named ${NS_PREFIX}*`;
   console.log(
-    r.namespaces.length === 0
+    r.namespaces.length === 0 && r.pids.length === 0
       ? `natmatrix clean: no namespaces ${what}; nothing to do`
-      : `natmatrix clean: removed ${r.namespaces.length} namespaces ${what}, ended ${r.pids.length} processes`,
+      : `natmatrix clean: removed ${r.namespaces.length} namespaces ${what}, ended ${r.pids.length} process${r.pids.length === 1 ? '' : 'es'}`,
   );
   return 0;
 }

@@ -60,10 +60,27 @@ export interface TryVerdict {
   reason: string | null;
   path: string | null;
   timeToDirectMs: number | null;
+  notes: string[];
 }
 
-/** Judge one try from both agents' exits. */
+/** "agent a left 2 processes running when it ended (sleep, node); the harness ended them" */
+function leftoverNote(x: AgentExit): string[] {
+  const n = x.leftover.length;
+  if (n === 0) return [];
+  const names = [...new Set(x.leftover)].join(', ');
+  return [`agent ${x.role} left ${n} process${n === 1 ? '' : 'es'} running when it ended (${names}); the harness ended ${n === 1 ? 'it' : 'them'}`];
+}
+
+/** Judge one try from both agents' exits. Notes (processes left behind) ride along whatever the
+ * outcome, and are added to the reason of a try that did not connect. */
 export function judgeTry(a: AgentExit, b: AgentExit, hardDeadlineMs: number): TryVerdict {
+  const notes = [...leftoverNote(a), ...leftoverNote(b)];
+  const v = judgeExits(a, b, hardDeadlineMs);
+  const reason = v.reason !== null && notes.length ? `${v.reason}; ${notes.join('; ')}` : v.reason;
+  return { ...v, reason, notes };
+}
+
+function judgeExits(a: AgentExit, b: AgentExit, hardDeadlineMs: number): Omit<TryVerdict, 'notes'> {
   const sa = agentState(a, hardDeadlineMs);
   const sb = agentState(b, hardDeadlineMs);
   const none = { path: null, timeToDirectMs: null };
@@ -160,7 +177,9 @@ export function judgeCell(a: string, b: string, expected: Expected, tries: Attem
     timeToDirectMs: { median: round(median(times)), max: round(times.length ? Math.max(...times) : null), samples: times },
     successRate: wilson(successes, tries.length),
     match: !flaky && satisfies(expected, outcome, path),
-    reasons: tries.length === 0 ? ['no try ran'] : [...new Set(tries.flatMap((t) => (t.reason ? [t.reason] : [])))],
+    // an error outranks a clean failure: reports print the first reason, which must say what went wrong
+    notes: [...new Set(tries.flatMap((t) => t.notes ?? []))],
+    reasons: tries.length === 0 ? ['no try ran'] : [...new Set([...tries.filter((t) => t.outcome === 'error'), ...tries.filter((t) => t.outcome !== 'error')].flatMap((t) => (t.reason ? [t.reason] : [])))],
     evidence,
   };
 }

@@ -18,7 +18,7 @@
 // the bridge has 198.51.100.0/24 on-link. Hosts route only the TEST-NET ranges to their router and
 // routers know nothing beyond the internet bridge, so an agent can reach nothing but the lab's own
 // addresses.
-import { createNamespaces, deleteNamespaces, ipBatch, sysctl } from './netns.ts';
+import { createNamespaces, deleteNamespaces, ipBatch, sweepNamespaces, sysctl } from './netns.ts';
 import { CLOUD_SUBNET, planNamespaces, type Plan, type Side } from './plan.ts';
 import type { Teardown } from './teardown.ts';
 
@@ -111,7 +111,15 @@ async function buildSide(s: Side): Promise<void> {
  */
 export async function buildLab(p: Plan, teardown: Teardown): Promise<Lab> {
   const namespaces = planNamespaces(p);
-  const keep = teardown.push(`delete ${namespaces.length} namespaces of run ${p.runId}`, () => deleteNamespaces(namespaces));
+  let kept = false;
+  // every process left inside is ended first (a daemon an agent forked, …), kept or not
+  teardown.push(`delete ${namespaces.length} namespaces of run ${p.runId}`, async () => {
+    if (kept) await sweepNamespaces(namespaces);
+    else await deleteNamespaces(namespaces);
+  });
+  const keep = () => {
+    kept = true;
+  };
   await createNamespaces(namespaces);
   await Promise.all([ipBatch(internetBatch(p), { ns: p.internet.ns }), sysctl(p.internet.ns, SWITCHED_NOT_FILTERED)]);
   const rdvAddrs = [p.rendezvous.ip, p.rendezvous.altIp].map((ip) => `addr add ${ip}/${p.internet.prefix} dev eth0`);

@@ -1,7 +1,8 @@
 // Thin wrappers over iproute2, nft and conntrack, always as argv arrays, always inside a named namespace
 // of ours. Nothing here ever targets the root namespace: every call takes the namespace it acts in.
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { systemTool } from './host.ts';
-import { CommandError, runProc, startProc, type Proc, type ProcOptions } from './proc.ts';
+import { CommandError, isRunning, runProc, startProc, type Proc, type ProcOptions } from './proc.ts';
 
 export { CommandError };
 export const NS_PREFIX = 'nmx-';
@@ -55,10 +56,12 @@ export async function createNamespaces(names: string[]): Promise<void> {
   await ipBatch(names.map((n) => `netns add ${n}`));
 }
 
-/** Delete namespaces, ignoring ones already gone. */
+/** End every process still inside them, then delete namespaces, ignoring ones already gone. */
 export async function deleteNamespaces(names: string[]): Promise<void> {
   names.forEach(assertOurs);
   if (names.length === 0) return;
+  // nothing may outlive its namespace's name: a process left inside would keep it alive, unfindable
+  await sweepNamespaces(names);
   const existing = new Set(await listNamespaces());
   const present = names.filter((n) => existing.has(n));
   if (present.length > 0) await ipBatch(present.map((n) => `netns del ${n}`), { force: true });
@@ -73,11 +76,54 @@ export async function listNamespaces(prefix = NS_PREFIX): Promise<string[]> {
     .filter((n) => n.startsWith(prefix));
 }
 
-/** PIDs of processes whose network namespace is `ns`. */
-export async function namespacePids(ns: string): Promise<number[]> {
-  assertOurs(ns);
-  const out = await run('ip', ['netns', 'pids', ns]);
-  return out.split('\n').map((l) => Number(l.trim())).filter((n) => Number.isInteger(n) && n > 0);
+/**
+ * Every process (but this one) whose network namespace is one of `names`, by namespace, with its
+ * command name: one pass over /proc comparing namespace inodes, as `ip netns pids` does, without a
+ * process per namespace. Only processes natmatrix started (or their descendants) live in its namespaces.
+ */
+export function processesIn(names: string[]): Map<string, Array<{ pid: number; name: string }>> {
+  names.forEach(assertOurs);
+  const byInode = new Map<string, string>();
+  const found = new Map<string, Array<{ pid: number; name: string }>>(names.map((n) => [n, []]));
+  for (const n of names) {
+    try {
+      byInode.set(`net:[${statSync(`/run/netns/${n}`).ino}]`, n);
+    } catch {
+      /* not (or no longer) there */
+    }
+  }
+  if (byInode.size === 0) return found;
+  for (const entry of readdirSync('/proc')) {
+    const c = entry.charCodeAt(0);
+    if (c < 48 || c > 57 || Number(entry) === process.pid) continue;
+    let link: string;
+    try {
+      link = readlinkSync(`/proc/${entry}/ns/net`);
+    } catch {
+      continue; // gone, or a kernel thread
+    }
+    const ns = byInode.get(link);
+    if (ns === undefined) continue;
+    let name = '?';
+    try {
+      name = readFileSync(`/proc/${entry}/comm`, 'latin1').trim();
+    } catch {
+      /* gone meanwhile */
+    }
+    found.get(ns)!.push({ pid: Number(entry), name });
+  }
+  return found;
+}
+
+/**
+ * End every process left in our namespaces `names`: SIGTERM, then SIGKILL whatever is alive after
+ * `graceMs`. Returns what it found. Before a namespace is deleted this must run, or a leftover process
+ * keeps the deleted namespace alive where nothing can find it any more.
+ */
+export async function sweepNamespaces(names: string[], graceMs = 300): Promise<Array<{ ns: string; pid: number; name: string }>> {
+  const found = [...processesIn(names)].flatMap(([ns, procs]) => procs.map((p) => ({ ns, ...p })));
+  if (found.length) await endPids(found.map((p) => p.pid), graceMs);
+  return found;
 }
 
 export function sysctl(ns: string, settings: Record<string, string | number>): Promise<string> {
@@ -102,16 +148,8 @@ export async function conntrackList(ns: string): Promise<string> {
   return nsRun(ns, ['conntrack', '-L']);
 }
 
-/** Send `signal` to each PID, then SIGKILL whatever is still alive after `graceMs`. */
+/** Send `signal` to each PID, then SIGKILL whatever is still running after `graceMs`. */
 export async function endPids(pids: number[], graceMs = 500, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   for (const pid of pids) {
     try {
       process.kill(pid, signal);
@@ -120,10 +158,10 @@ export async function endPids(pids: number[], graceMs = 500, signal: NodeJS.Sign
     }
   }
   const until = Date.now() + graceMs;
-  let left = pids.filter(alive);
+  let left = pids.filter(isRunning);
   while (left.length > 0 && Date.now() < until) {
     await new Promise((r) => setTimeout(r, 10));
-    left = left.filter(alive);
+    left = left.filter(isRunning);
   }
   for (const pid of left) {
     try {

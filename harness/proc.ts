@@ -2,8 +2,16 @@
 // short `ip`/`nft`/`conntrack` processes and two agents per try; measured on the 2-core machine, this
 // costs half of what execa costs per spawn and saves ~200 ms of start-up (execa's module graph through
 // tsx's loader), which matters against a 2 s budget for a whole scenario. Always argv, never a shell.
+//
+// An agent is a process tree, not a PID: a wrapper script, a daemon it forks, a child that inherited its
+// output pipes. With `group`, the process leads a process group of its own (a new session), and every
+// signal the harness sends (the deadline, stop(), the end of the run) goes to the whole group. When the
+// leader ends, members still running are "left behind": they are named in the result and ended. A
+// process that left the group (setsid, a double fork) but still holds the output pipes cannot keep the
+// result waiting: `pipeGraceMs` after the tree ended, reading stops. Such escapees are found and ended by
+// the namespace sweep (netns.ts), which the caller runs.
 import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 
 export interface ProcOptions {
   input?: string;
@@ -12,6 +20,12 @@ export interface ProcOptions {
   /** SIGTERM after this long, SIGKILL `killGraceMs` later; the result says timedOut */
   timeoutMs?: number;
   killGraceMs?: number;
+  /** lead a process group of its own: signals reach the whole tree, and members left running when
+   * the leader ends are ended and reported (ProcResult.leftover) */
+  group?: boolean;
+  /** once the process (and its group) ended, wait at most this long for its output pipes to close;
+   * a process outside the group that still holds them is not waited for (ProcResult.pipesHeld) */
+  pipeGraceMs?: number;
   /** also write stdout / stderr to these files, as they arrive */
   stdoutFile?: string;
   stderrFile?: string;
@@ -30,23 +44,103 @@ export interface ProcResult {
   overflow: boolean;
   /** spawning itself failed (e.g. ENOENT) */
   spawnError: Error | null;
+  /** with `group`: names of the group's processes still running when the leader ended (they were ended) */
+  leftover: string[];
+  /** the output pipes were still open `pipeGraceMs` after the tree ended: a process outside the group
+   * held them, and reading stopped there */
+  pipesHeld: boolean;
 }
 
 export interface Proc {
   pid: number | undefined;
   done: Promise<ProcResult>;
+  /** End the process (its whole group with `group`) now: `signal`, then SIGKILL after `killGraceMs`.
+   * Resolves once it is gone. Safe to call after it ended. */
+  stop: (signal?: NodeJS.Signals) => Promise<void>;
+}
+
+const DEFAULT_KILL_GRACE_MS = 300;
+const DEFAULT_PIPE_GRACE_MS = 500;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function signal(target: number, sig: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(target, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The process exists and is not a zombie (an ended process its parent has not reaped yet). */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Live (not zombie) members of process group `pgid`, with their command names. Reads /proc only when
+ * the group still exists (a kill(-pgid, 0) says so), which is the rare case.
+ */
+export function groupMembers(pgid: number): Array<{ pid: number; name: string }> {
+  if (!signal(-pgid, 0)) return [];
+  const members: Array<{ pid: number; name: string }> = [];
+  for (const entry of readdirSync('/proc')) {
+    const c = entry.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // pid (comm) state ppid pgrp …: comm may hold spaces and parentheses, so split after the last ')'
+    const close = stat.lastIndexOf(')');
+    const [state, , pgrp] = stat.slice(close + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') members.push({ pid: Number(entry), name: stat.slice(stat.indexOf('(') + 1, close) });
+  }
+  return members;
+}
+
+/** Send `sig` to the group, then SIGKILL it after `graceMs` if any member is still alive; resolves
+ * once no live member is left (or after the SIGKILL had a moment to act). */
+export async function endGroup(pgid: number, graceMs = DEFAULT_KILL_GRACE_MS, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (!signal(-pgid, sig)) return;
+  const until = performance.now() + graceMs;
+  while (performance.now() < until) {
+    await sleep(10);
+    if (groupMembers(pgid).length === 0) return;
+  }
+  signal(-pgid, 'SIGKILL');
+  for (let i = 0; i < 50 && groupMembers(pgid).length > 0; i++) await sleep(10);
 }
 
 export function startProc(file: string, args: string[], opts: ProcOptions = {}): Proc {
   const child = spawn(file, args, {
     stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     env: opts.env ? { ...process.env, ...opts.env } : process.env,
+    // setsid(): the child leads a new session and process group, so -pid signals its whole tree
+    detached: opts.group === true,
   });
+  const group = opts.group === true && child.pid !== undefined;
+  const killGraceMs = opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
   const max = opts.maxBuffer ?? 16_000_000;
   let timedOut = false;
   let overflow = false;
+  let exited = false;
   let spawnError: Error | null = null;
-  const collect = (stream: NodeJS.ReadableStream, path: string | undefined, onChunk?: (c: string) => void) => {
+  /** signal the tree (or the process) while its leader lives; after that, the exit handler owns it */
+  const kill = (sig: NodeJS.Signals) => {
+    if (exited || child.pid === undefined) return;
+    if (!group || !signal(-child.pid, sig)) child.kill(sig);
+  };
+  const collect = (stream: NodeJS.ReadableStream & { destroy: () => void }, path: string | undefined, onChunk?: (c: string) => void) => {
     const parts: string[] = [];
     let size = 0;
     const file = path ? createWriteStream(path) : null;
@@ -60,19 +154,23 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
         parts.push(chunk.slice(0, max - size));
         size = max;
         overflow = true;
-        child.kill('SIGKILL');
+        kill('SIGKILL');
         return;
       }
       size += chunk.length;
       parts.push(chunk);
     });
-    const closed = new Promise<void>((resolve) => stream.on('end', resolve).on('error', () => resolve()));
+    let isClosed = false;
+    const closed = new Promise<void>((resolve) => stream.on('close', resolve).on('end', resolve).on('error', () => resolve())).then(() => {
+      isClosed = true;
+    });
     return {
       text: () => parts.join(''),
-      closed: async () => {
-        await closed;
-        if (file) await new Promise<void>((resolve) => file.end(resolve));
-      },
+      closed,
+      isClosed: () => isClosed,
+      /** stop reading (a process outside the tree holds the pipe) */
+      abandon: () => stream.destroy(),
+      flush: () => (file ? new Promise<void>((resolve) => file.end(resolve)) : Promise.resolve()),
     };
   };
   const out = collect(child.stdout!, opts.stdoutFile, opts.onStdout);
@@ -82,29 +180,55 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
     child.stdin!.end(opts.input);
   }
   let timers: NodeJS.Timeout[] = [];
+  const terminate = (sig: NodeJS.Signals) => {
+    kill(sig);
+    timers.push(setTimeout(() => kill('SIGKILL'), killGraceMs));
+  };
   if (opts.timeoutMs !== undefined) {
     timers.push(
       setTimeout(() => {
         timedOut = true;
-        child.kill('SIGTERM');
-        timers.push(setTimeout(() => child.kill('SIGKILL'), opts.killGraceMs ?? 300));
+        terminate('SIGTERM');
       }, opts.timeoutMs),
     );
   }
   const done = new Promise<ProcResult>((resolve) => {
-    const finish = async (exitCode: number | null, signal: NodeJS.Signals | null, started = true) => {
+    const finish = async (exitCode: number | null, sig: NodeJS.Signals | null, started = true) => {
+      exited = true;
       timers.forEach(clearTimeout);
       timers = [];
-      if (started) await Promise.all([out.closed(), err.closed()]);
-      resolve({ exitCode, signal, stdout: out.text(), stderr: err.text(), timedOut, overflow, spawnError });
+      let leftover: string[] = [];
+      let pipesHeld = false;
+      if (started) {
+        if (group) {
+          // the leader is gone; its group must go with it
+          leftover = groupMembers(child.pid!).map((m) => m.name);
+          if (leftover.length) await endGroup(child.pid!, killGraceMs);
+        }
+        let timer: NodeJS.Timeout | undefined;
+        const grace = new Promise<void>((r) => (timer = setTimeout(r, opts.pipeGraceMs ?? DEFAULT_PIPE_GRACE_MS)));
+        await Promise.race([Promise.all([out.closed, err.closed]), grace]);
+        clearTimeout(timer);
+        if (!out.isClosed() || !err.isClosed()) {
+          pipesHeld = true;
+          out.abandon();
+          err.abandon();
+        }
+        await Promise.all([out.flush(), err.flush()]);
+      }
+      resolve({ exitCode, signal: sig, stdout: out.text(), stderr: err.text(), timedOut, overflow, spawnError, leftover, pipesHeld });
     };
     child.once('error', (e) => {
       spawnError = e;
       if (child.pid === undefined) void finish(null, null, false);
     });
-    child.once('exit', (code, signal) => void finish(code, signal));
+    child.once('exit', (code, sig) => void finish(code, sig));
   });
-  return { pid: child.pid, done };
+  const stop = async (sig: NodeJS.Signals = 'SIGTERM') => {
+    if (!exited) terminate(sig);
+    await done;
+  };
+  return { pid: child.pid, done, stop };
 }
 
 export class CommandError extends Error {

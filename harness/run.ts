@@ -8,7 +8,7 @@ import type { AgentCommands } from './agent.ts';
 import { judgeCell, judgeTry, readVerdict } from './judge.ts';
 import { FORWARD_ONLY, renderRuleset, type NatType } from './nat.ts';
 import { systemTool } from './host.ts';
-import { conntrackFlush, conntrackList, endPids, nftList, nftLoad, nsStart } from './netns.ts';
+import { conntrackFlush, conntrackList, nftList, nftLoad, nsStart, sweepNamespaces } from './netns.ts';
 import type { Proc, ProcOptions, ProcResult } from './proc.ts';
 import type { Lab } from './lab.ts';
 import { MAX_JOBS, type Lane, type PlannedAttempt, type Side } from './plan.ts';
@@ -65,6 +65,8 @@ interface Service {
 
 export interface Daemon {
   pid: number | undefined;
+  /** end it (its whole process group): `signal`, then SIGKILL after a grace */
+  stop: Proc['stop'];
   /** resolves once the daemon said it is ready; rejects with why if it exits or stays silent first */
   ready: Promise<void>;
   done: Promise<ProcResult>;
@@ -75,11 +77,13 @@ export interface Daemon {
  * dropped the moment the process ends (its PID must not be signalled after that).
  */
 export function startTracked(ns: string, argv: string[], opts: ProcOptions, teardown: Teardown, label: string): Proc {
-  const proc = nsStart(ns, argv, opts);
+  // every process is the leader of its own group: the deadline, stop() and teardown reach its whole tree
+  const proc = nsStart(ns, argv, { ...opts, group: true });
   const pid = proc.pid;
-  const release = pid === undefined ? () => {} : teardown.push(`stop ${label} (pid ${pid})`, () => endPids([pid]));
+  const release = pid === undefined ? () => {} : teardown.push(`stop ${label} (pid ${pid} and its process group)`, () => proc.stop());
   return {
     pid,
+    stop: proc.stop,
     done: proc.done.then((r) => {
       release();
       return r;
@@ -103,7 +107,7 @@ export function startDaemon(
     printed += chunk;
     if (o.isReady(printed)) onReady();
   };
-  const { pid, done } = startTracked(ns, argv, { ...o, ...(o.watch === 'stdout' ? { onStdout: watch } : { onStderr: watch }) }, o.teardown, o.label);
+  const { pid, done, stop } = startTracked(ns, argv, { ...o, ...(o.watch === 'stdout' ? { onStdout: watch } : { onStderr: watch }) }, o.teardown, o.label);
   const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new RunError(`${o.label} printed no ready line within ${o.readyTimeoutMs} ms`)), o.readyTimeoutMs);
     onReady = () => {
@@ -117,7 +121,7 @@ export function startDaemon(
     });
   });
   ready.catch(() => {});
-  return { pid, ready, done };
+  return { pid, ready, done, stop };
 }
 
 /** Start a public service of the run (the rendezvous, the relay) in the rendezvous namespace. Peers
@@ -230,10 +234,8 @@ async function startCapture(side: Side, dev: string, dir: string, teardown: Tear
     teardown,
   });
   await d.ready;
-  return async () => {
-    if (d.pid !== undefined) await endPids([d.pid], 2000, 'SIGINT');
-    await d.done;
-  };
+  // SIGINT: tcpdump flushes the capture file and exits
+  return () => d.stop('SIGINT');
 }
 
 interface AgentRun {
@@ -290,6 +292,9 @@ async function runPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string,
     maxBuffer: 1_000_000,
   }, ctx.teardown, `agent ${side.role}`);
   const r = await proc.done;
+  // the host's namespace is this agent's alone: anything still in it escaped the agent's process group
+  // (setsid, a double fork) and is ended here, before the next try on this lane
+  const escaped = await sweepNamespaces([side.host]);
   const out = r.stdout;
   const err = r.spawnError ? `cannot start ${ctx.cmd.join(' ')}: ${r.spawnError.message}` : r.stderr;
   const { verdict, problem } = readVerdict(out);
@@ -301,6 +306,7 @@ async function runPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string,
     durationMs: Math.round(performance.now() - started),
     verdict,
     verdictProblem: r.overflow ? 'printed more than 1 MB on stdout or stderr' : problem,
+    leftover: [...r.leftover, ...escaped.map((p) => p.name)],
     stderrTail: tail(err),
     stdout,
     stderr,
@@ -314,7 +320,7 @@ function sameSitePeer(a: Side): Side {
 }
 
 function notStarted(role: 'a' | 'b'): AgentExit {
-  return { role, exitCode: null, signal: null, timedOut: false, durationMs: 0, verdict: null, verdictProblem: 'not started', stderrTail: '', stdout: '', stderr: '' };
+  return { role, exitCode: null, signal: null, timedOut: false, durationMs: 0, verdict: null, verdictProblem: 'not started', leftover: [], stderrTail: '', stdout: '', stderr: '' };
 }
 
 async function runAttempt(lane: Lane, att: PlannedAttempt, ctx: AgentRun, services: Service[]): Promise<Attempt> {
@@ -326,7 +332,7 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, ctx: AgentRun, servic
   if (before) {
     // no rendezvous, no pairing: don't spend a pairing wait per try finding that out again
     const none = { path: null, timeToDirectMs: null };
-    return { a: att.a, b: att.b, try: att.try, lane: lane.index, outcome: 'error', reason: `not run: ${before}`, ...none, agents: { a: notStarted('a'), b: notStarted('b') }, evidence };
+    return { a: att.a, b: att.b, try: att.try, lane: lane.index, outcome: 'error', reason: `not run: ${before}`, notes: [], ...none, agents: { a: notStarted('a'), b: notStarted('b') }, evidence };
   }
   // same site: B is the second host behind A's router, and B's own router sits this try out
   const sideB: Side = att.sameSite ? sameSitePeer(lane.a) : lane.b;

@@ -44,6 +44,9 @@ export interface AgentExit {
   verdict: AgentVerdict | null;
   /** why the verdict could not be read (garbage, missing line), if so */
   verdictProblem: string | null;
+  /** names of the agent's processes still running when it ended (its children, daemons it started):
+   * the harness ended them */
+  leftover: string[];
   /** last stderr lines, for reasons */
   stderrTail: string;
   /** paths of the captured stdout / stderr files, relative to the run folder */
@@ -60,6 +63,8 @@ export interface Attempt {
   outcome: Outcome;
   /** human-readable reason for anything but `direct` */
   reason: string | null;
+  /** what is worth knowing whatever the outcome (an agent left processes running, …) */
+  notes: string[];
   path: string | null;
   timeToDirectMs: number | null;
   agents: { a: AgentExit; b: AgentExit };
@@ -89,8 +94,10 @@ export interface Cell {
   /** connected tries / tries with its 95 % Wilson score interval */
   successRate: { rate: number; low: number; high: number };
   match: boolean;
-  /** distinct reasons for non-direct tries */
+  /** distinct reasons of the tries that did not connect: the errors' first, then the clean failures' */
   reasons: string[];
+  /** distinct notes of its tries (see Attempt.notes) */
+  notes: string[];
   /** run-folder-relative directory holding this cell's evidence */
   evidence: string;
 }

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
-import { cli, hostState, namespaces, needsRoot, processesOfRun, readReport, ROOT, runIdOf, tempDir } from './helpers.ts';
+import { cli, hostState, isRoot, namespaces, needsRoot, processesOfRun, readReport, ROOT, runIdOf, tempDir } from './helpers.ts';
 
 /** Wait on state, not time: until `check` holds, polling, or fail after `ms`. */
 async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
@@ -90,5 +90,27 @@ if (needsRoot(test)) {
     t.deepEqual(await namespaces(`nmx-${runId}-`), []);
     t.deepEqual(processesOfRun(runId), [], 'clean ended the orphaned agents and rendezvous');
     t.deepEqual(await hostState(), before);
+  });
+}
+
+if (isRoot) {
+  test.serial('npm run clean finds a run\'s process whose namespace is already deleted', async (t) => {
+    const runId = `cl${Date.now().toString(36).slice(-6)}`;
+    const ns = `nmx-${runId}-0ha`;
+    await execa('ip', ['netns', 'add', ns]);
+    t.teardown(() => execa('ip', ['netns', 'del', ns], { reject: false }).then(() => {}));
+    // a process of the run inside its namespace, then the namespace's name removed under it (as an old
+    // harness did while a wrapper's child still ran): nothing lists that namespace any more
+    const sleeper = execa('nsenter', [`--net=/run/netns/${ns}`, '--', 'sleep', '60'], { env: { NMX_RUN: runId }, reject: false });
+    t.teardown(() => { sleeper.kill('SIGKILL'); });
+    await until(() => processesOfRun(runId).length === 1, 5000, 'the sleeper to start');
+    await execa('ip', ['netns', 'del', ns]);
+    t.deepEqual(await namespaces(`nmx-${runId}-`), []);
+    const c = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/clean.ts'), runId], { reject: false });
+    t.is(c.exitCode, 0, c.stderr);
+    t.regex(c.stdout, /ended 1 process$/m);
+    const r = await sleeper;
+    t.is(r.signal, 'SIGTERM');
+    t.deepEqual(processesOfRun(runId), []);
   });
 }

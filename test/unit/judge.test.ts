@@ -16,6 +16,7 @@ function exit(role: 'a' | 'b', stdout: string, over: Partial<AgentExit> = {}): A
     durationMs: 123,
     verdict,
     verdictProblem: problem,
+    leftover: [],
     stderrTail: '',
     stdout: `cells/x/${role}.stdout`,
     stderr: `cells/x/${role}.stderr`,
@@ -91,8 +92,19 @@ test('readVerdict: surrounding whitespace and \\r are ignored', (t) => {
 
 test('judgeTry: both ok with exit 0 → direct, time = the slower of the two', (t) => {
   const v = judgeTry(exit('a', okLine(12.5)), exit('b', okLine(30)), DEADLINE);
-  t.deepEqual(v, { outcome: 'direct', reason: null, path: 'direct-udp', timeToDirectMs: 30 });
+  t.deepEqual(v, { outcome: 'direct', reason: null, path: 'direct-udp', timeToDirectMs: 30, notes: [] });
   t.is(judgeTry(exit('a', okLine(80)), exit('b', okLine(3)), DEADLINE).timeToDirectMs, 80);
+});
+
+test('judgeTry: processes an agent left running are a note on any outcome, and part of the reason when it did not connect', (t) => {
+  const left = { leftover: ['sleep', 'sleep', 'node'] };
+  const v = judgeTry(exit('a', okLine(5), left), exit('b', okLine(6)), DEADLINE);
+  t.is(v.outcome, 'direct');
+  t.is(v.reason, null);
+  t.deepEqual(v.notes, ['agent a left 3 processes running when it ended (sleep, node); the harness ended them']);
+  const hung = judgeTry(exit('a', '', { timedOut: true, exitCode: null, signal: 'SIGKILL', leftover: ['sleep'] }), exit('b', failLine('gave up'), { exitCode: 1 }), DEADLINE);
+  t.is(hung.outcome, 'error');
+  t.regex(hung.reason ?? '', /agent a hung: still running at the 2500 ms deadline, killed; agent a left 1 process running when it ended \(sleep\); the harness ended it$/);
 });
 
 test('judgeTry: direct with only one time reported uses it; with none, null; path defaults to "direct"', (t) => {
@@ -215,6 +227,7 @@ function attempt(outcome: Outcome, timeToDirectMs: number | null = null, reason:
     lane: 0,
     outcome,
     reason: reason ?? (outcome === 'direct' ? null : `reason for ${outcome}`),
+    notes: [],
     path: outcome === 'direct' ? 'direct-udp' : null,
     timeToDirectMs,
     agents: { a: ok, b: { ...ok, role: 'b' } },
@@ -302,9 +315,15 @@ test('judgeCell: even number of direct times → mean of the middle two', (t) =>
   t.is(c.timeToDirectMs.max, 40);
 });
 
-test('judgeCell: reasons are distinct and in first-seen order', (t) => {
+test('judgeCell: reasons are distinct, the errors\' first, each kind in first-seen order', (t) => {
   const c = judgeCell('x', 'y', 'failed', [attempt('failed', null, 'r1'), attempt('failed', null, 'r2'), attempt('failed', null, 'r1'), attempt('error', null, 'r3'), attempt('error', null, 'r2')], 'e');
-  t.deepEqual(c.reasons, ['r1', 'r2', 'r3']);
+  t.deepEqual(c.reasons, ['r3', 'r2', 'r1']);
+});
+
+test('judgeCell: an error cell leads with an error reason, not an earlier try\'s clean failure', (t) => {
+  const c = judgeCell('x', 'y', 'failed', [attempt('failed', null, 'a: no pong within 600 ms'), attempt('error', null, 'agent b crashed: exit code 7')], 'e');
+  t.is(c.outcome, 'error');
+  t.is(c.reasons[0], 'agent b crashed: exit code 7');
 });
 
 test('wilson: 95 % score interval, inside [0, 1] at the extremes', (t) => {

@@ -1,6 +1,7 @@
 // proc: child processes on node:child_process. Only harmless local commands; anything still running
 // when a test ends is killed by its own PID.
 import test, { type ExecutionContext } from 'ava';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +25,7 @@ function start(t: ExecutionContext, file: string, args: string[], opts: ProcOpti
       }
     }
   });
-  return { pid: p.pid, done, elapsed: async () => ({ r: await done, ms: performance.now() - t0 }) };
+  return { pid: p.pid, done, stop: p.stop, elapsed: async () => ({ r: await done, ms: performance.now() - t0 }) };
 }
 
 let tmp = '';
@@ -180,4 +181,93 @@ test('exit code and signal are reported for a plain non-zero exit', async (t) =>
   t.is(r.exitCode, 4);
   t.is(r.signal, null);
   t.is(r.stderr, 'oops\n');
+});
+
+// ---------------------------------------------------------------------------------------------
+// process trees: an agent is its whole tree, not its PID
+
+/** Running, not a zombie waiting for its new parent (init) to reap it. */
+const alive = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
+};
+
+/** PIDs a fixture script wrote to `file`, one per line (its children report themselves so). */
+async function pidsIn(file: string): Promise<number[]> {
+  try {
+    return (await readFile(file, 'utf8')).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Kill (by the PIDs they wrote) whatever a fixture left behind, so a failing test leaves nothing. */
+function reap(t: ExecutionContext, file: string): void {
+  t.teardown(async () => {
+    for (const pid of await pidsIn(file)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+}
+
+test('group: the deadline ends the whole tree, even a child that ignores SIGTERM and holds the pipes', async (t) => {
+  t.timeout(10_000);
+  const pids = join(tmp, 'tree-deadline.pids');
+  reap(t, pids);
+  // the reproduction of the defect: a wrapper whose child inherited its stdout/stderr and outlives it
+  const script = `(trap '' TERM; echo $(exec sh -c 'echo $PPID') >> ${pids}; exec sleep 30) & echo $$ >> ${pids}; exec sleep 60`;
+  const p = start(t, 'sh', ['-c', script], { group: true, timeoutMs: 300, killGraceMs: 150 });
+  const { r, ms } = await p.elapsed();
+  t.true(r.timedOut);
+  t.true(ms < 1500, `the try took ${ms} ms against a 300 ms deadline`);
+  const written = await pidsIn(pids);
+  t.is(written.length, 2);
+  t.deepEqual(written.filter(alive), [], 'no process of the tree survives');
+});
+
+test('group: a leader that exits while its child still runs ends the child and names it as left behind', async (t) => {
+  t.timeout(10_000);
+  const pids = join(tmp, 'tree-leftover.pids');
+  reap(t, pids);
+  const script = `sleep 30 & echo $! >> ${pids}; echo '{"ok":true}'`;
+  const { r, ms } = await start(t, 'sh', ['-c', script], { group: true, timeoutMs: 5000 }).elapsed();
+  t.is(r.exitCode, 0);
+  t.false(r.timedOut);
+  t.is(r.stdout, '{"ok":true}\n');
+  t.deepEqual(r.leftover, ['sleep']);
+  t.true(ms < 2000, `${ms} ms`);
+  t.deepEqual((await pidsIn(pids)).filter(alive), []);
+});
+
+test('group: a process that left the group but holds the pipes cannot keep the result waiting', async (t) => {
+  t.timeout(10_000);
+  const pids = join(tmp, 'tree-escaped.pids');
+  reap(t, pids);
+  // a double-forking daemon: a new session (out of the group), still holding stdout and stderr
+  const script = `setsid sh -c 'echo $$ >> ${pids}; exec sleep 30' & sleep 0.1; echo done`;
+  const { r, ms } = await start(t, 'sh', ['-c', script], { group: true, timeoutMs: 5000, pipeGraceMs: 200 }).elapsed();
+  t.is(r.exitCode, 0);
+  t.true(r.pipesHeld);
+  t.is(r.stdout, 'done\n');
+  t.true(ms < 2000, `${ms} ms`);
+});
+
+test('group: a tree that ends by itself leaves nothing to report', async (t) => {
+  const { r } = await start(t, 'sh', ['-c', 'sleep 0.05 & wait; echo fine'], { group: true }).elapsed();
+  t.deepEqual([r.exitCode, r.stdout, r.leftover, r.pipesHeld], [0, 'fine\n', [], false]);
+});
+
+test('stop() ends a running tree early: SIGTERM to the group, SIGKILL after the grace', async (t) => {
+  t.timeout(10_000);
+  const p = startProc('sh', ['-c', `(trap '' TERM; exec sleep 30) & exec sleep 30`], { group: true, killGraceMs: 100 });
+  t.teardown(() => p.stop());
+  await new Promise((r) => setTimeout(r, 100));
+  const t0 = performance.now();
+  await p.stop();
+  const r = await p.done;
+  t.true(performance.now() - t0 < 1500);
+  t.is(r.signal, 'SIGTERM');
+  t.false(r.timedOut);
 });

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { satisfies, wilson } from '../../harness/judge.ts';
+import { judgeCell, satisfies, wilson } from '../../harness/judge.ts';
 import { cellAt, progressLine, renderJson, renderMarkdown, renderTerminal, summarize } from '../../harness/report.ts';
-import { outcomeOfPath, type Cell, type Expected, type Outcome, type Report } from '../../harness/types.ts';
+import { outcomeOfPath, type AgentExit, type Attempt, type Cell, type Expected, type Outcome, type Report } from '../../harness/types.ts';
 
 // ---------------------------------------------------------------------------------------------
 // fixture builders
@@ -31,6 +31,7 @@ function cell(spec: CellSpec): Cell {
     successRate: wilson(successes, tries),
     match: satisfies(spec.expected, outcome, path),
     reasons: successes === tries ? [] : ['no direct path within 5000 ms'],
+    notes: [],
     evidence: `cells/${spec.a}__${spec.b}`,
     ...spec,
   };
@@ -395,4 +396,19 @@ test('a cell expecting a path matches only when that path won', (t) => {
   t.false(satisfies('direct', 'relayed', 'relayed'), 'a relayed connection is not direct');
   t.true(satisfies('relayed', 'relayed', 'relayed'));
   t.false(satisfies('matconnect', 'failed', null));
+});
+
+test('an error cell whose first try failed cleanly shows the error, not the clean failure, in terminal and markdown', (t) => {
+  const base = { a: 'symmetric', b: 'full-cone', lane: 0, path: null, timeToDirectMs: null, notes: [] as string[], evidence: 'cells/x/try-1' };
+  const exit: AgentExit = { role: 'a', exitCode: 1, signal: null, timedOut: false, durationMs: 1, verdict: null, verdictProblem: null, leftover: [], stderrTail: '', stdout: '', stderr: '' };
+  const tries: Attempt[] = [
+    { ...base, try: 1, outcome: 'failed' as const, reason: 'a: no pong within 600 ms; b: no pong within 600 ms', agents: { a: exit, b: { ...exit, role: 'b' as const } } },
+    { ...base, try: 2, outcome: 'error' as const, reason: 'agent b crashed: exit code 7', agents: { a: exit, b: { ...exit, role: 'b' as const } } },
+  ];
+  const c = judgeCell('symmetric', 'full-cone', 'direct', tries, 'cells/x');
+  const r = report(['symmetric'], ['full-cone'], [c]);
+  const text = renderTerminal(r, { color: false });
+  t.regex(text, /✗ symmetric × full-cone: expected direct, got error \(0\/2\)\n {4}agent b crashed: exit code 7\n/);
+  const details = mdTable(renderMarkdown(r), '| A | B |');
+  t.true(details[1]![10]!.startsWith('agent b crashed: exit code 7'), details[1]![10]);
 });
