@@ -165,7 +165,7 @@ async function main(argv: string[]): Promise<number> {
     const t0 = performance.now();
     const [host, lab] = await Promise.all([hostFacts(), buildLab(p, teardown)]);
     if (o.verify) await verifyRouters(lab, scenario, teardown, outDir, say);
-    const { attempts, cells } = await runAttempts(lab, scenario, agents, teardown, {
+    const { attempts, cells, isolation } = await runAttempts(lab, scenario, agents, teardown, {
       outDir,
       pcap: o.pcap ?? false,
       onAttempt: progress
@@ -189,6 +189,7 @@ async function main(argv: string[]): Promise<number> {
       rows: scenario.a,
       cols: scenario.b,
       cells,
+      isolation,
       summary: summarize(cells, scenario.strategy ?? null),
       outDir,
     };

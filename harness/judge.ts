@@ -63,6 +63,38 @@ export interface TryVerdict {
   notes: string[];
 }
 
+/** Who a peer may say it connected to: its partner's addresses as the partner can be seen from it (the
+ * outermost router's public address, a cloud host's own public address, on a same-site pairing also the
+ * partner's LAN address) and, on a relayed path, the run's services (relay, TURN). Addresses only: the
+ * ports are the NATs' to choose. */
+export interface PeerView {
+  /** "b" for agent a */
+  partner: 'a' | 'b';
+  addresses: string[];
+  services: string[];
+}
+
+/** The address of an "ip:port" peer (IPv4, or [IPv6]:port), or null when it is not one. */
+export function peerAddress(peer: string): string | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(peer.trim());
+  if (!m || Number(m[3]) > 65535) return null;
+  return m[1] ?? m[2]!;
+}
+
+/** Why a connected agent's `peer` is not believable, or null when it names its partner. */
+export function peerProblem(x: AgentExit, view: PeerView, path: string): string | null {
+  const who = `agent ${x.role}`;
+  const peer = x.verdict?.peer;
+  if (peer === undefined || peer === null || peer === '') return `${who} says it connected but names no peer (a connected verdict must say who answered: "peer": "ip:port")`;
+  const ip = peerAddress(peer);
+  if (ip === null) return `${who} names peer ${JSON.stringify(peer)}, which is not an ip:port`;
+  const relayed = path === 'relayed';
+  if (view.addresses.includes(ip) || (relayed && view.services.includes(ip))) return null;
+  const seen = `${view.partner} is seen as ${view.addresses.join(' or ')}${relayed ? `, the run's relays are ${view.services.join(', ')}` : ''}`;
+  const service = !relayed && view.services.includes(ip) ? ` (a service of the run: a path through it is "relayed", not ${path})` : '';
+  return `${who} says it connected to ${peer}, which is not its partner${service}: ${seen}`;
+}
+
 /** "agent a left 2 processes running when it ended (sleep, node); the harness ended them" */
 function leftoverNote(x: AgentExit): string[] {
   const n = x.leftover.length;
@@ -73,9 +105,14 @@ function leftoverNote(x: AgentExit): string[] {
 
 /** Judge one try from both agents' exits. Notes (processes left behind) ride along whatever the
  * outcome, and are added to the reason of a try that did not connect. */
-export function judgeTry(a: AgentExit, b: AgentExit, hardDeadlineMs: number): TryVerdict {
+export function judgeTry(a: AgentExit, b: AgentExit, hardDeadlineMs: number, views?: { a: PeerView | null; b: PeerView | null }): TryVerdict {
   const notes = [...leftoverNote(a), ...leftoverNote(b)];
-  const v = judgeExits(a, b, hardDeadlineMs);
+  let v = judgeExits(a, b, hardDeadlineMs);
+  if ((v.outcome === 'direct' || v.outcome === 'relayed') && views) {
+    // a verdict's peer is not taken on trust: both ends must name their partner (or a relay it went through)
+    const problems = ([[a, views.a], [b, views.b]] as const).flatMap(([x, view]) => (view ? [peerProblem(x, view, v.path ?? 'direct')] : [])).filter((p): p is string => p !== null);
+    if (problems.length) v = { outcome: 'error', reason: problems.join('; '), path: null, timeToDirectMs: null };
+  }
   const reason = v.reason !== null && notes.length ? `${v.reason}; ${notes.join('; ')}` : v.reason;
   return { ...v, reason, notes };
 }

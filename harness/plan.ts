@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { NS_PREFIX } from './netns.ts';
 import { findNat, type NatType } from './nat.ts';
 import { expectedOf, SAME_SITE, type Scenario } from './scenario.ts';
+import type { PeerView } from './judge.ts';
 import type { Expected } from './types.ts';
 
 /** One NAT'd site: a router namespace and the host behind it. */
@@ -236,5 +237,31 @@ function sideJson(s: Side) {
     ...(s.inner ? { homeRouter: { namespace: s.inner.router, wan: `wan ${s.inner.wanIp}/24`, lan: `lan ${s.inner.lanIp}/${s.inner.lanPrefix}` } } : {}),
     host: { namespace: s.host, address: `eth0 ${s.hostIp}/${s.lanPrefix}`, gateway: s.hostGateway, agentPort: s.hostPort, ...(s.publicIp ? { publicAddress: s.publicIp } : {}) },
     ...(s.host2 ? { secondHost: { namespace: s.host2.ns, address: `eth0 ${s.host2.ip}/${s.lanPrefix}`, agentPort: s.host2.port } } : {}),
+  };
+}
+
+/** The public node's addresses: every service of the run (rendezvous, relay, …) listens on one of them. */
+export function serviceAddresses(p: Plan): string[] {
+  return [p.rendezvous.ip, p.rendezvous.altIp];
+}
+
+/**
+ * How each peer of a try may see its partner (judge.ts checks every connected verdict against it): the
+ * partner's outermost router's public address, a cloud host's own public address; on a same-site
+ * pairing (both behind lane A's router) also the partner's LAN address, since a LAN path is direct too.
+ */
+export function partnerViews(p: Plan, lane: Lane, att: Pick<PlannedAttempt, 'sameSite' | 'natA' | 'natB'>): { a: PeerView; b: PeerView } {
+  const services = serviceAddresses(p);
+  const pub = (s: Side, nat: NatType) => [s.wanIp, ...(nat.publicIp && s.publicIp ? [s.publicIp] : [])];
+  if (att.sameSite) {
+    const host2 = lane.a.host2;
+    return {
+      a: { partner: 'b', addresses: [lane.a.wanIp, ...(host2 ? [host2.ip] : [])], services },
+      b: { partner: 'a', addresses: [lane.a.wanIp, lane.a.hostIp], services },
+    };
+  }
+  return {
+    a: { partner: 'b', addresses: pub(lane.b, att.natB), services },
+    b: { partner: 'a', addresses: pub(lane.a, att.natA), services },
   };
 }

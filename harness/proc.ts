@@ -160,6 +160,8 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
       size += chunk.length;
       parts.push(chunk);
     });
+    let received = 0;
+    stream.on('data', (chunk: string) => (received += chunk.length));
     let isClosed = false;
     const closed = new Promise<void>((resolve) => stream.on('close', resolve).on('end', resolve).on('error', () => resolve())).then(() => {
       isClosed = true;
@@ -168,6 +170,7 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
       text: () => parts.join(''),
       closed,
       isClosed: () => isClosed,
+      received: () => received,
       /** stop reading (a process outside the tree holds the pipe) */
       abandon: () => stream.destroy(),
       flush: () => (file ? new Promise<void>((resolve) => file.end(resolve)) : Promise.resolve()),
@@ -209,6 +212,15 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
         const grace = new Promise<void>((r) => (timer = setTimeout(r, opts.pipeGraceMs ?? DEFAULT_PIPE_GRACE_MS)));
         await Promise.race([Promise.all([out.closed, err.closed]), grace]);
         clearTimeout(timer);
+        // A starved harness (a loaded machine) can run the grace timer before it read what the tree
+        // wrote before it ended: let the event loop poll the pipes until nothing more arrives, so only a
+        // pipe that someone else keeps open, silently, is let go of.
+        for (let polls = 0; polls < 50 && !(out.isClosed() && err.isClosed()); polls++) {
+          const seen = out.received() + err.received();
+          await new Promise((r) => setImmediate(r));
+          await sleep(10);
+          if (out.received() + err.received() === seen && polls >= 2) break;
+        }
         if (!out.isClosed() || !err.isClosed()) {
           pipesHeld = true;
           out.abandon();

@@ -49,6 +49,17 @@ function pathLegend(report: Report): string {
   return used.map((p) => `${pathLetter(p)} ${p}`).join(' · ');
 }
 
+/** Only when something is worth saying: packets one lane sent towards another (dropped), or lanes the
+ * kernel could not isolate. */
+function isolationLine(report: Report): string | null {
+  const { enforced, crossLaneDrops } = report.isolation;
+  if (!enforced) return 'lanes not isolated: this kernel has no nft bridge family, so nothing stops traffic between pairings (peers are still checked)';
+  const lanes = Object.keys(crossLaneDrops);
+  if (!lanes.length) return null;
+  const n = Object.values(crossLaneDrops).reduce((x, y) => x + y, 0);
+  return `lane isolation dropped ${n} packet${n === 1 ? '' : 's'} sent from one pairing's lane to another's (lane${lanes.length === 1 ? '' : 's'} ${lanes.join(', ')}): an agent aimed outside its pairing`;
+}
+
 /** "direct-tcp rescued 2 of 6 cells (33 %) · relayed rescued 4 of 4 cells (100 %)" */
 function rescueLine(report: Report): string | null {
   const r = report.summary.rescued;
@@ -159,6 +170,8 @@ export function renderTerminal(report: Report, opts: { color: boolean }): string
     out.push(`    evidence: ${join(report.outDir, c.evidence)}`);
   }
 
+  const iso = isolationLine(report);
+  if (iso) out.push(paint('yellow', iso));
   const ttd = overallTimeToDirect(report.cells);
   out.push(`median time-to-direct: ${ttd === null ? 'n/a' : `${ttd.toFixed(1)} ms`}`);
   return out.join('\n') + '\n';
@@ -254,6 +267,7 @@ export function renderMarkdown(report: Report): string {
     `- started: ${report.startedAt}`,
     `- duration: ${seconds(report.durationMs)}`,
     `- options: tries ${options.tries}, timeout ${options.timeoutMs} ms, jobs ${options.jobs}`,
+    ...(isolationLine(report) ? [`- ${isolationLine(report)}`] : []),
     `- ${report.tool} ${report.version}`,
     '',
     '### Host',

@@ -11,11 +11,11 @@ import { systemTool } from './host.ts';
 import { conntrackFlush, conntrackList, nftList, nftLoad, nsStart, sweepNamespaces } from './netns.ts';
 import type { Proc, ProcOptions, ProcResult } from './proc.ts';
 import type { Lab } from './lab.ts';
-import { MAX_JOBS, type Lane, type PlannedAttempt, type Side } from './plan.ts';
+import { MAX_JOBS, partnerViews, type Lane, type Plan, type PlannedAttempt, type Side } from './plan.ts';
 import { makeRelayCert } from './relay-cert.ts';
 import type { Scenario } from './scenario.ts';
 import type { Teardown } from './teardown.ts';
-import type { AgentExit, Attempt, Cell } from './types.ts';
+import type { AgentExit, Attempt, Cell, Report } from './types.ts';
 
 /** How long a peer may wait for the rendezvous to pair it, after it started. */
 export const PAIRING_WAIT_MS = 5000;
@@ -34,6 +34,7 @@ export interface RunOptions {
 export interface RunResult {
   attempts: Attempt[];
   cells: Cell[];
+  isolation: Report['isolation'];
 }
 
 /** A problem of the run itself rather than of one cell: a lane that cannot be built, a capture that won't start. */
@@ -239,6 +240,7 @@ async function startCapture(side: Side, dev: string, dir: string, teardown: Tear
 }
 
 interface AgentRun {
+  plan: Plan;
   runId: string;
   cmd: string[];
   secret: string;
@@ -341,7 +343,7 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, ctx: AgentRun, servic
   const captures = ctx.pcap ? await Promise.all(routers.flatMap((s) => [s.wanIf, s.lanIf].map((dev) => startCapture(s, dev, dir, ctx.teardown)))) : [];
   const [ea, eb] = await Promise.all([runPeer(lane.a, sideB, att, dir, ctx), runPeer(sideB, lane.a, att, dir, ctx)]);
   await Promise.all(captures.map((stop) => stop()));
-  let verdict = judgeTry(ea, eb, ctx.hardMs);
+  let verdict = judgeTry(ea, eb, ctx.hardMs, partnerViews(ctx.plan, lane, att));
   const rdvProblem = problems();
   const connected = verdict.outcome === 'direct' || verdict.outcome === 'relayed';
   if (rdvProblem && !connected) verdict = { ...verdict, outcome: 'error', reason: `${rdvProblem}; ${verdict.reason}` };
@@ -372,6 +374,7 @@ export async function runAttempts(lab: Lab, scenario: Scenario, agents: AgentCom
   // an agent with a strategy of N steps gets a punch window per step
   const steps = scenario.strategy?.length ?? 1;
   const ctx: AgentRun = {
+    plan,
     relay: relay ? { address: relay.address, ca: relay.ca } : null,
     pcap: opts.pcap ?? false,
     runId: plan.runId,
@@ -419,5 +422,5 @@ export async function runAttempts(lab: Lab, scenario: Scenario, agents: AgentCom
       cells.push(judgeCell(a, b, expected, tries, cellDir(a, b)));
     }
   }
-  return { attempts, cells };
+  return { attempts, cells, isolation: { enforced: lab.isolated, crossLaneDrops: await lab.crossLaneDrops().catch(() => ({})) } };
 }

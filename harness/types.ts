@@ -140,6 +140,9 @@ export interface Report {
   /** side B NAT names, in column order */
   cols: string[];
   cells: Cell[];
+  /** lanes isolated on the internet bridge (enforced: false when the kernel lacks the nft bridge
+   * family), and IPv4 packets dropped there for crossing from one lane to another, by lane */
+  isolation: { enforced: boolean; crossLaneDrops: Record<number, number> };
   summary: {
     cells: number;
     matched: number;

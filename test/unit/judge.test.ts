@@ -1,6 +1,6 @@
 // judge: agent verdict lines → a try's outcome → a cell.
 import test from 'ava';
-import { judgeCell, judgeTry, median, readVerdict, wilson } from '../../harness/judge.ts';
+import { judgeCell, judgeTry, median, peerAddress, readVerdict, wilson } from '../../harness/judge.ts';
 import type { AgentExit, Attempt, Outcome } from '../../harness/types.ts';
 
 const DEADLINE = 2500;
@@ -362,4 +362,60 @@ test('judgeCell: the path decides a path expectation, and differing paths make t
   const relay = judgeCell('x', 'y', 'relayed', [via('relayed'), via('relayed')], 'e');
   t.deepEqual([relay.outcome, relay.match, relay.successRate.rate], ['relayed', true, 1]);
   t.false(judgeCell('x', 'y', 'direct', [via('relayed')], 'e').match, 'relayed is not direct');
+});
+
+// ---------------------------------------------------------------------------------------------
+// honest verdicts: who did the agent connect to?
+
+const view = (partner: 'a' | 'b', addresses: string[]) => ({ partner, addresses, services: ['203.0.113.10', '203.0.113.11'] });
+const VIEWS = { a: view('b', ['203.0.113.21']), b: view('a', ['203.0.113.20']) };
+const claims = (role: 'a' | 'b', peer: string | null, path = 'direct-udp') => exit(role, JSON.stringify({ ok: true, path, peer, timeToDirectMs: 5 }));
+
+test('judgeTry: a connected try whose agents name their partners stands', (t) => {
+  const v = judgeTry(claims('a', '203.0.113.21:40000'), claims('b', '203.0.113.20:31337'), DEADLINE, VIEWS);
+  t.deepEqual([v.outcome, v.reason], ['direct', null]);
+});
+
+test('judgeTry: an agent claiming a peer its partner cannot be is an error that names it', (t) => {
+  const v = judgeTry(claims('a', '198.51.100.99:1'), claims('b', '203.0.113.20:40000'), DEADLINE, VIEWS);
+  t.is(v.outcome, 'error');
+  t.is(v.path, null);
+  t.is(v.reason, 'agent a says it connected to 198.51.100.99:1, which is not its partner: b is seen as 203.0.113.21');
+  // another lane's router: the cross-lane pairing of a third-party rendezvous
+  const other = judgeTry(claims('a', '203.0.113.23:40000'), claims('b', '203.0.113.22:40000'), DEADLINE, VIEWS);
+  t.is(other.outcome, 'error');
+  t.regex(other.reason ?? '', /agent a says it connected to 203.0.113.23:40000, which is not its partner.*; agent b says it connected to 203.0.113.22:40000/);
+});
+
+test('judgeTry: a connected verdict without a peer, or with one that is no ip:port, is an error', (t) => {
+  t.regex(judgeTry(claims('a', null), claims('b', '203.0.113.20:1'), DEADLINE, VIEWS).reason ?? '', /agent a says it connected but names no peer/);
+  t.regex(judgeTry(claims('a', 'somewhere'), claims('b', '203.0.113.20:1'), DEADLINE, VIEWS).reason ?? '', /agent a names peer "somewhere", which is not an ip:port/);
+  t.regex(judgeTry(claims('a', '203.0.113.21:70000'), claims('b', '203.0.113.20:1'), DEADLINE, VIEWS).reason ?? '', /not an ip:port/);
+});
+
+test('judgeTry: a service address is a peer only on a relayed path', (t) => {
+  const relayed = judgeTry(claims('a', '203.0.113.10:12101', 'relayed'), claims('b', '203.0.113.20:5', 'relayed'), DEADLINE, VIEWS);
+  t.deepEqual([relayed.outcome, relayed.reason], ['relayed', null]);
+  const direct = judgeTry(claims('a', '203.0.113.10:12101'), claims('b', '203.0.113.20:5'), DEADLINE, VIEWS);
+  t.is(direct.outcome, 'error');
+  t.regex(direct.reason ?? '', /a service of the run: a path through it is "relayed", not direct-udp/);
+});
+
+test('judgeTry: without views (peer checks off) a peer is not checked; a side whose view is null is not either', (t) => {
+  t.is(judgeTry(claims('a', '198.51.100.99:1'), claims('b', null), DEADLINE).outcome, 'direct');
+  t.is(judgeTry(claims('a', '203.0.113.21:1'), claims('b', null), DEADLINE, { a: VIEWS.a, b: null }).outcome, 'direct');
+});
+
+test('judgeTry: a failed or errored try is judged as before, whatever its peers', (t) => {
+  const v = judgeTry(exit('a', failLine('x'), { exitCode: 1 }), exit('b', failLine('y'), { exitCode: 1 }), DEADLINE, VIEWS);
+  t.is(v.outcome, 'failed');
+  const half = judgeTry(claims('a', '198.51.100.99:1'), exit('b', failLine('gave up'), { exitCode: 1 }), DEADLINE, VIEWS);
+  t.regex(half.reason ?? '', /agents disagree/);
+});
+
+test('peerAddress: IPv4 and bracketed IPv6 endpoints', (t) => {
+  t.is(peerAddress('203.0.113.21:40000'), '203.0.113.21');
+  t.is(peerAddress('[2001:db8::1]:443'), '2001:db8::1');
+  t.is(peerAddress('203.0.113.21'), null);
+  t.is(peerAddress('host:80'), null);
 });

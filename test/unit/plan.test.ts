@@ -1,6 +1,7 @@
 // plan(): the pure scenario → topology + attempts step.
 import test from 'ava';
-import { MAX_JOBS, PUBLIC_SUBNET, defaultJobs, layersOf, newRunId, nsName, plan, planNamespaces, topologyJson, type Plan } from '../../harness/plan.ts';
+import { isolationRuleset, parseCrossLaneDrops } from '../../harness/lab.ts';
+import { MAX_JOBS, PUBLIC_SUBNET, defaultJobs, layersOf, newRunId, nsName, partnerViews, plan, planNamespaces, serviceAddresses, topologyJson, type Plan } from '../../harness/plan.ts';
 import { parseScenario, type Scenario } from '../../harness/scenario.ts';
 
 const TYPES = ['dmz', 'full-cone', 'address-restricted', 'port-restricted', 'symmetric'];
@@ -266,4 +267,37 @@ test('a cloud-eip side gets a public address per lane on 198.51.100.0/24, in top
   t.is(json.lanes[1]!.a.host.publicAddress, '198.51.100.22');
   const none = plan(parseScenario({ name: 'n', description: 'd', a: ['full-cone'], b: ['symmetric'], expect: { 'full-cone': { symmetric: 'direct' } } }, '/tmp/n.ts'), { runId: 'ce2', jobs: 1 });
   t.is(none.lanes[0]!.a.publicIp, undefined);
+});
+
+test('partnerViews: each side sees its partner at the partner router\'s public address; same-site also on the LAN', (t) => {
+  const p = plan(fullMatrix(1), { runId: RUN, cpus: 2, jobs: 2 });
+  const att = p.attempts[0]!;
+  const v = partnerViews(p, p.lanes[1]!, att);
+  t.deepEqual(v.a, { partner: 'b', addresses: [p.lanes[1]!.b.wanIp], services: serviceAddresses(p) });
+  t.deepEqual(v.b, { partner: 'a', addresses: [p.lanes[1]!.a.wanIp], services: serviceAddresses(p) });
+  t.notDeepEqual(v.a.addresses, partnerViews(p, p.lanes[0]!, att).a.addresses, 'another lane is another partner');
+  t.deepEqual(serviceAddresses(p), ['203.0.113.10', '203.0.113.11']);
+
+  const same = parseScenario({ name: 'ss', description: 'd', a: ['full-cone:hairpin'], b: ['same-site'], expectModel: 'udp-punch' }, '/tmp/x.ts');
+  const ps = plan(same, { runId: RUN, cpus: 2 });
+  const l = ps.lanes[0]!;
+  const sv = partnerViews(ps, l, ps.attempts[0]!);
+  t.deepEqual(sv.a.addresses, [l.a.wanIp, l.a.host2!.ip]);
+  t.deepEqual(sv.b.addresses, [l.a.wanIp, l.a.hostIp]);
+
+  const cloud = parseScenario({ name: 'c', description: 'd', a: ['cloud-eip'], b: ['cloud-eip'], expect: { 'cloud-eip': { 'cloud-eip': 'matconnect' } } }, '/tmp/x.ts');
+  const pc = plan(cloud, { runId: RUN, cpus: 2 });
+  const cv = partnerViews(pc, pc.lanes[0]!, pc.attempts[0]!);
+  t.deepEqual(cv.a.addresses, [pc.lanes[0]!.b.wanIp, pc.lanes[0]!.b.publicIp!]);
+});
+
+test('isolationRuleset: a lane\'s two ports reach each other and rdv only; cross-lane IPv4 is counted per port', (t) => {
+  const p = plan(fullMatrix(1), { runId: RUN, cpus: 2, jobs: 3 });
+  const rules = isolationRuleset(p);
+  t.regex(rules, /^table bridge nmx_lanes \{/);
+  t.regex(rules, /elements = \{ "l0a" \. "l0b", "l0b" \. "l0a", "l1a" \. "l1b", "l1b" \. "l1a", "l2a" \. "l2b", "l2b" \. "l2a" \}/);
+  t.regex(rules, /iifname "rdv" accept\n\s+oifname "rdv" accept\n\s+iifname \. oifname @lanes accept\n\s+meta protocol != ip accept\n/);
+  for (const port of ['l0a', 'l0b', 'l1a', 'l1b', 'l2a', 'l2b']) t.true(rules.includes(`iifname "${port}" counter drop`), port);
+  const listing = 'chain forward {\n iifname "l0a" counter packets 0 bytes 0 drop\n iifname "l1a" counter packets 3 bytes 252 drop\n iifname "l1b" counter packets 2 bytes 1 drop\n iifname "l2b" counter packets 7 bytes 9 drop\n}';
+  t.deepEqual(parseCrossLaneDrops(listing, p), { 1: 5, 2: 7 });
 });

@@ -271,3 +271,11 @@ test('stop() ends a running tree early: SIGTERM to the group, SIGKILL after the 
   t.is(r.signal, 'SIGTERM');
   t.false(r.timedOut);
 });
+
+test('the pipe grace never drops what the process wrote before it ended, even when reading lags behind', async (t) => {
+  // 400 kB take several reads after the exit; a 1 ms grace expires long before they are done
+  const { r } = await start(t, 'sh', ['-c', 'head -c 400000 /dev/zero | tr "\\\\0" x; echo; echo "{\\"ok\\":true}"'], { group: true, pipeGraceMs: 1 }).elapsed();
+  t.false(r.pipesHeld);
+  t.is(r.stdout.length, 400_000 + 1 + 12);
+  t.true(r.stdout.endsWith('\n{"ok":true}\n'));
+});

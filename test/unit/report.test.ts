@@ -53,6 +53,7 @@ function report(rows: string[], cols: string[], cells: Cell[], strategy: string[
     rows,
     cols,
     cells,
+    isolation: { enforced: true, crossLaneDrops: {} },
     summary: summarize(cells, strategy),
     outDir: '/tmp/runs/20250101-120000-abcd',
   };
@@ -411,4 +412,15 @@ test('an error cell whose first try failed cleanly shows the error, not the clea
   t.regex(text, /✗ symmetric × full-cone: expected direct, got error \(0\/2\)\n {4}agent b crashed: exit code 7\n/);
   const details = mdTable(renderMarkdown(r), '| A | B |');
   t.true(details[1]![10]!.startsWith('agent b crashed: exit code 7'), details[1]![10]);
+});
+
+test('isolation: cross-lane drops and unisolated lanes are said in terminal and markdown; nothing when all is well', (t) => {
+  t.false(renderTerminal(allMatched, { color: false }).includes('lane'));
+  t.false(renderMarkdown(allMatched).includes('isolat'));
+  const leaky = { ...allMatched, isolation: { enforced: true, crossLaneDrops: { 0: 3, 4: 1 } } };
+  const line = 'lane isolation dropped 4 packets sent from one pairing\'s lane to another\'s (lanes 0, 4): an agent aimed outside its pairing';
+  t.true(renderTerminal(leaky, { color: false }).includes(`\n${line}\n`));
+  t.true(renderMarkdown(leaky).includes(`- ${line}\n`));
+  const open = { ...allMatched, isolation: { enforced: false, crossLaneDrops: {} } };
+  t.regex(renderTerminal(open, { color: false }), /lanes not isolated: this kernel has no nft bridge family/);
 });
