@@ -2,21 +2,65 @@
 // plan → build → run → judge → report → teardown, with one line and exit code 2 for anything the
 // user can fix, and teardown on every way out.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { agentCommands } from './agent.ts';
-import { EnvironmentError, hostFacts, preflight, REQUIRED_TOOLS } from './host.ts';
+import { EnvironmentError, EXIT, RunError, UsageError, VerifyError } from './errors.ts';
+import { hostFacts, preflight, REQUIRED_TOOLS } from './host.ts';
+import { agentFromPath, checkAgentNames, ensureInstalled, RENDEZVOUS_SCOPES, splitNamedAgent, type AgentSpec, type RendezvousScope, type ServiceName } from './manifest.ts';
 import { buildLab, type Lab } from './lab.ts';
 import { classifyOnLab, misbehaving } from './classify.ts';
 import { findNat, natInfo } from './nat.ts';
 import { MAX_JOBS, plan, topologyJson } from './plan.ts';
-import { progressLine, renderJson, renderMarkdown, renderTerminal, summarize } from './report.ts';
-import { RunError, runAttempts } from './run.ts';
-import { ROOT, UsageError, listScenarios, loadScenario, natTypesOf, type Scenario } from './scenario.ts';
+import { compareAgents, progressLine, renderJson, renderMarkdown, renderTerminal, summarize, timeDistribution } from './report.ts';
+import { runAttempts, runnableAgents } from './run.ts';
+import { ROOT, listScenarios, loadScenario, natTypesOf, type Scenario } from './scenario.ts';
 import { Teardown, unwindOnSignals } from './teardown.ts';
-import type { Report } from './types.ts';
+import type { Cell, Report } from './types.ts';
 
-export const EXIT = { ok: 0, mismatch: 1, usage: 2, error: 3 } as const;
+export { EXIT };
+
+const VERSION = (JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/**
+ * The agents of a run: the scenario's, or those named on the command line. One bare `--agent FILE`
+ * replaces the scenario's agent (an executable takes the scenario's rendezvous, services and strategy;
+ * a manifest brings its own); `--agent NAME=FILE` (repeated) runs several side by side. Paths are
+ * relative to the current directory. `--rendezvous-agent` and `--rendezvous-scope` apply to all.
+ */
+function commandLineAgents(s: Scenario, args: string[], rendezvous: string | undefined, scope: RendezvousScope | undefined): AgentSpec[] {
+  const defaults = { ...s.agentDefaults, ...(rendezvous ? { rendezvous: resolve(rendezvous) } : {}) };
+  let agents = args.length
+    ? args.map((arg) => {
+        const [name, file] = splitNamedAgent(arg);
+        return agentFromPath(resolve(file), defaults, name);
+      })
+    : s.agents;
+  if (rendezvous && !args.length) agents = agents.map((x) => ({ ...x, rendezvous: resolve(rendezvous) }));
+  if (scope) agents = agents.map((x) => (x.rendezvous === null ? x : { ...x, rendezvousScope: scope }));
+  checkAgentNames(agents);
+  return agents;
+}
+
+/** Each agent as the report describes it, with the summary of its own cells. */
+function agentReports(specs: AgentSpec[], cells: Cell[]): Report['agents'] {
+  return specs.map((x) => {
+    const own = cells.filter((c) => c.agent === x.name);
+    return {
+      name: x.name,
+      description: x.description,
+      source: relative(ROOT, x.source).startsWith('..') ? x.source : relative(ROOT, x.source),
+      verdict: x.verdict,
+      timing: x.timing,
+      rendezvousScope: x.rendezvous === null ? null : x.rendezvousScope,
+      services: x.services,
+      sockets: x.sockets,
+      peerCheck: x.peerCheck,
+      strategy: x.strategy,
+      summary: summarize(own, x.strategy),
+      timeToDirect: timeDistribution(own),
+    };
+  });
+}
 
 const HELP = `usage: npm run scenario <name|file> [-- options]
 
@@ -34,9 +78,16 @@ options:
   --verify           classify every router first (RFC 5780-style, as npm run classify) and refuse,
                      with exit 2, to report a matrix whose routers don't behave as declared
   --pcap             capture every try on both routers' WAN and LAN (tcpdump) into the run folder
-  --agent FILE       run this peer agent instead of the scenario's (any executable obeying the agent
-                     contract; .ts is bundled, .js/.mjs run with node)
-  --rendezvous-agent FILE   likewise for the rendezvous side
+  --agent FILE       run this agent instead of the scenario's: a peer executable obeying the agent
+                     contract (.ts is bundled, .js/.mjs run with node), or an agent manifest (.json)
+  --agent NAME=FILE  repeat to run several agents side by side on the same routers: one matrix each,
+                     and the cells where they differ
+  --rendezvous-agent FILE   the rendezvous executable for every agent
+  --rendezvous-scope run|lane|try   one rendezvous per run, per lane or per try (default: the agent's
+                     manifest, else the scenario's, else run)
+  --observe          report without expectations: exit 0 unless a cell is an error
+  --internet-hops N  routers the internet stands for: packets with a TTL of N or less die on the
+                     internet bridge (default: the scenario's, else 8; 0 turns it off)
   --dry-run          print the plan (namespaces, addresses, attempts) and exit; needs no root
   --no-color         plain terminal output (also NO_COLOR=1)
   -h, --help         this text
@@ -45,12 +96,15 @@ exit codes: 0 every pairing as expected · 1 some pairing differs from its expec
             2 usage or environment error, or --verify found a router not as declared (no matrix) ·
             3 an agent or the harness failed (cell "error")`;
 
-function positiveInt(name: string, value: string | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {
+/** A whole number in decimal digits only (no "0x10", " 2 ", "1e3"), within [min, max]. */
+function wholeNumber(name: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`--${name} must be a whole number from 1 to ${max}, not "${value}"`);
+  const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, not "${value}"`);
   return n;
 }
+
+const positiveInt = (name: string, value: string | undefined, max = 999_999_999) => wholeNumber(name, value, 1, max);
 
 /** mkdir -p, one level at a time: Node 20's recursive mkdirSync loops forever under /proc. */
 function makeDirs(dir: string): void {
@@ -67,11 +121,6 @@ function makeDirs(dir: string): void {
 
 function utcStamp(d: Date): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-}
-
-/** The routers of a lab misbehave: no matrix is reported (exit 2). */
-class VerifyError extends Error {
-  override name = 'VerifyError';
 }
 
 async function verifyRouters(lab: Lab, scenario: Scenario, teardown: Teardown, outDir: string, say: (line: string) => void): Promise<void> {
@@ -99,8 +148,11 @@ async function main(argv: string[]): Promise<number> {
         keep: { type: 'boolean' },
         pcap: { type: 'boolean' },
         verify: { type: 'boolean' },
-        agent: { type: 'string' },
+        agent: { type: 'string', multiple: true },
         'rendezvous-agent': { type: 'string' },
+        'rendezvous-scope': { type: 'string' },
+        observe: { type: 'boolean' },
+        'internet-hops': { type: 'string' },
         'dry-run': { type: 'boolean' },
         'no-color': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -125,26 +177,37 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(positionals.length ? `give one scenario, not ${positionals.length}: ${positionals.join(' ')}` : `which scenario? (known: ${listScenarios().join(', ')})`);
   }
   const loaded = await loadScenario(positionals[0]!);
-  const scenario = {
+  const scope = o['rendezvous-scope'];
+  if (scope !== undefined && !(RENDEZVOUS_SCOPES as readonly string[]).includes(scope)) {
+    throw new UsageError(`--rendezvous-scope must be one of ${RENDEZVOUS_SCOPES.join(', ')}, not "${scope}"`);
+  }
+  const scenario: Scenario = {
     ...loaded,
-    agent: {
-      peer: o.agent ? resolve(o.agent) : loaded.agent.peer,
-      rendezvous: o['rendezvous-agent'] ? resolve(o['rendezvous-agent']) : loaded.agent.rendezvous,
-    },
+    agents: commandLineAgents(loaded, o.agent ?? [], o['rendezvous-agent'], scope as RendezvousScope | undefined),
   };
+  const observe = o.observe === true || scenario.observe;
   const p = plan(scenario, {
     tries: positiveInt('tries', o.tries, 1000),
     timeoutMs: positiveInt('timeout', o.timeout, 600_000),
     jobs: positiveInt('jobs', o.jobs, MAX_JOBS),
+    observe,
+    internetHops: wholeNumber('internet-hops', o['internet-hops'], 0, 64),
   });
   if (o['dry-run']) {
     console.log(JSON.stringify({ topology: topologyJson(p), attempts: p.attempts.map(({ natA, natB, ...a }) => a) }, null, 2));
     return EXIT.ok;
   }
 
-  // captures need tcpdump, and the relay's per-run certificate openssl
-  preflight({ ...REQUIRED_TOOLS, ...(o.pcap ? { tcpdump: 'tcpdump' } : {}), ...(scenario.relay ? { openssl: 'openssl' } : {}) });
-  const agents = await agentCommands(scenario.agent, scenario.relay);
+  // captures need tcpdump, the relay's per-run certificate openssl, STUN and TURN coturn
+  const uses = (svc: ServiceName) => scenario.agents.some((x) => x.services.includes(svc));
+  preflight({
+    ...REQUIRED_TOOLS,
+    ...(o.pcap ? { tcpdump: 'tcpdump' } : {}),
+    ...(uses('relay') ? { openssl: 'openssl' } : {}),
+    ...(uses('stun') || uses('turn') ? { turnserver: 'coturn', ss: 'iproute2' } : {}),
+  });
+  for (const x of scenario.agents) ensureInstalled(x, (line) => process.stderr.write(line + '\n'));
+  const agents = await runnableAgents(scenario.agents);
   const startedAt = new Date();
   const outDir = resolve(o.out ?? resolve(ROOT, 'runs', `${utcStamp(startedAt)}-${scenario.name}-${p.runId}`));
   try {
@@ -176,21 +239,23 @@ async function main(argv: string[]): Promise<number> {
     writeFileSync(resolve(outDir, 'attempts.json'), JSON.stringify(attempts, null, 2) + '\n');
     const report: Report = {
       tool: 'natmatrix',
-      version: (JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')) as { version: string }).version,
+      version: VERSION,
       scenario: scenario.name,
       description: scenario.description,
       runId: p.runId,
       startedAt: startedAt.toISOString(),
       durationMs: Math.round(performance.now() - t0),
       host,
-      options: { tries: p.tries, timeoutMs: p.timeoutMs, jobs: p.jobs },
-      strategy: scenario.strategy ?? null,
+      options: { tries: p.tries, timeoutMs: p.timeoutMs, jobs: p.jobs, observe },
+      strategy: scenario.agents[0]!.strategy,
+      agents: agentReports(scenario.agents, cells),
       natTypes: natTypesOf(scenario).map(natInfo),
       rows: scenario.a,
       cols: scenario.b,
       cells,
       isolation,
-      summary: summarize(cells, scenario.strategy ?? null),
+      summary: summarize(cells, scenario.agents.length === 1 ? scenario.agents[0]!.strategy : null),
+      comparison: compareAgents(cells),
       outDir,
     };
     writeFileSync(resolve(outDir, 'report.json'), renderJson(report));

@@ -5,10 +5,9 @@ import { join } from 'node:path';
 import { startProc } from './proc.ts';
 import type { HostFacts } from './types.ts';
 
-/** The environment cannot run a lab (exit code 2). */
-export class EnvironmentError extends Error {
-  override name = 'EnvironmentError';
-}
+import { EnvironmentError } from './errors.ts';
+
+export { EnvironmentError };
 
 export const REQUIRED_TOOLS: Record<string, string> = {
   ip: 'iproute2',

@@ -2,15 +2,22 @@
 // Pure functions. A clean "no path" from both agents is `failed`; anything the agent contract does not
 // allow (crash, hang, garbage, contradiction) is `error`, so a broken agent never passes for a NAT result.
 import { z } from 'zod';
+import { isRate, type Expectation, type RateExpectation } from './expect.ts';
+import type { VerdictRule } from './manifest.ts';
 import { outcomeOfPath, type AgentExit, type AgentVerdict, type Attempt, type Cell, type Expected, type Outcome } from './types.ts';
 
-const verdictSchema = z
+/** The verdict line (agents/contract.json is generated from this schema). */
+export const verdictSchema = z
   .object({
-    ok: z.boolean(),
-    path: z.string().nullish(),
-    peer: z.string().nullish(),
-    timeToDirectMs: z.number().nonnegative().nullish(),
-    reason: z.string().nullish(),
+    ok: z.boolean().describe('connected (exit 0) or not (exit 1)'),
+    path: z.string().nullish().describe('which path won: direct-udp, direct-tcp, relayed (counts as relayed, not direct), matconnect, plain-udp, or any other name (counts as direct); both agents must name the same'),
+    peer: z.string().nullish().describe('the partner as this side reached it, ip:port: required on a connected verdict (checked against the partner\'s addresses)'),
+    timeToDirectMs: z.number().nonnegative().nullish().describe('ms from learning the peer to a confirmed two-way path (budget timing: from start, measured by the harness when absent)'),
+    reason: z.string().nullish().describe('why not, for ok false'),
+    steps: z
+      .array(z.object({ path: z.string(), ok: z.boolean(), ms: z.number(), reason: z.string().nullish() }).passthrough())
+      .optional()
+      .describe('optional, for agents with a fallback strategy: what each step did, in order'),
   })
   .passthrough();
 
@@ -103,24 +110,81 @@ function leftoverNote(x: AgentExit): string[] {
   return [`agent ${x.role} left ${n} process${n === 1 ? '' : 'es'} running when it ended (${names}); the harness ended ${n === 1 ? 'it' : 'them'}`];
 }
 
+/** How a try is judged: who decides (the agent's verdict rule), and whether the harness measures the
+ * time to connect when the agent reports none (budget timing). */
+export interface JudgeOptions {
+  rule?: VerdictRule;
+  measuredTime?: boolean;
+}
+
 /** Judge one try from both agents' exits. Notes (processes left behind) ride along whatever the
  * outcome, and are added to the reason of a try that did not connect. */
-export function judgeTry(a: AgentExit, b: AgentExit, hardDeadlineMs: number, views?: { a: PeerView | null; b: PeerView | null }): TryVerdict {
+export function judgeTry(a: AgentExit, b: AgentExit, hardDeadlineMs: number, views?: { a: PeerView | null; b: PeerView | null }, opts: JudgeOptions = {}): TryVerdict {
   const notes = [...leftoverNote(a), ...leftoverNote(b)];
-  let v = judgeExits(a, b, hardDeadlineMs);
+  const rule = opts.rule ?? 'both';
+  let v = judgeExits(a, b, hardDeadlineMs, rule);
   if ((v.outcome === 'direct' || v.outcome === 'relayed') && views) {
-    // a verdict's peer is not taken on trust: both ends must name their partner (or a relay it went through)
-    const problems = ([[a, views.a], [b, views.b]] as const).flatMap(([x, view]) => (view ? [peerProblem(x, view, v.path ?? 'direct')] : [])).filter((p): p is string => p !== null);
+    // a verdict's peer is not taken on trust: every side whose verdict counted must name its partner
+    // (or, on a relayed path, a relay it went through)
+    const counted = ([[a, views.a], [b, views.b]] as const).filter(([x]) => decides(x, rule) && connectedExit(x));
+    const problems = counted.flatMap(([x, view]) => (view ? [peerProblem(x, view, v.path ?? 'direct')] : [])).filter((p): p is string => p !== null);
     if (problems.length) v = { outcome: 'error', reason: problems.join('; '), path: null, timeToDirectMs: null };
+  }
+  if ((v.outcome === 'direct' || v.outcome === 'relayed') && v.timeToDirectMs === null && opts.measuredTime) {
+    // a stack that does not say when it learned its peer: the time from its start to its verdict
+    const times = [a, b].filter((x) => decides(x, rule) && connectedExit(x)).map((x) => x.durationMs);
+    if (times.length) v = { ...v, timeToDirectMs: Math.min(...times) };
   }
   const reason = v.reason !== null && notes.length ? `${v.reason}; ${notes.join('; ')}` : v.reason;
   return { ...v, reason, notes };
 }
 
-function judgeExits(a: AgentExit, b: AgentExit, hardDeadlineMs: number): Omit<TryVerdict, 'notes'> {
+const connectedExit = (x: AgentExit) => x.exitCode === 0 && x.verdict?.ok === true;
+
+/** Does this side's verdict count under the rule? (With "either", a side the harness ended because the
+ * other had connected does not.) */
+function decides(x: AgentExit, rule: VerdictRule): boolean {
+  if (rule === 'a' || rule === 'b') return x.role === rule;
+  return !(rule === 'either' && x.stopped);
+}
+
+/** A side whose verdict does not count is still a fault when it broke by itself: it crashed, was
+ * killed by something else, or hung; ending without a verdict, or being ended by the harness, is fine. */
+function bystanderFault(x: AgentExit, hardDeadlineMs: number): string | null {
+  if (x.stopped) return null;
+  const s = agentState(x, hardDeadlineMs);
+  return s.kind === 'error' && (x.timedOut || x.signal !== null || (x.exitCode !== 0 && x.exitCode !== 1)) ? s.reason : null;
+}
+
+function judgeExits(a: AgentExit, b: AgentExit, hardDeadlineMs: number, rule: VerdictRule): Omit<TryVerdict, 'notes'> {
+  const none = { path: null, timeToDirectMs: null };
+  if (rule === 'a' || rule === 'b') {
+    const [judged, other] = rule === 'a' ? [a, b] : [b, a];
+    const s = agentState(judged, hardDeadlineMs);
+    const fault = bystanderFault(other, hardDeadlineMs);
+    if (s.kind === 'error' || fault) return { outcome: 'error', reason: [s.kind === 'error' ? s.reason : null, fault].filter(Boolean).join('; '), ...none };
+    if (s.kind === 'failed') return { outcome: 'failed', reason: `${judged.role}: ${s.verdict.reason ?? 'no reason given'}`, ...none };
+    const path = s.verdict.path ?? 'direct';
+    return { outcome: outcomeOfPath(path), reason: null, path, timeToDirectMs: s.verdict.timeToDirectMs ?? null };
+  }
+  if (rule === 'either') {
+    const live = [a, b].filter((x) => !x.stopped);
+    const states = live.map((x) => agentState(x, hardDeadlineMs));
+    const errors = states.flatMap((s) => (s.kind === 'error' ? [s.reason] : []));
+    if (errors.length) return { outcome: 'error', reason: errors.join('; '), ...none };
+    const won = states.filter((s): s is { kind: 'connected'; verdict: AgentVerdict } => s.kind === 'connected');
+    if (won.length === 0) {
+      const why = live.map((x, i) => `${x.role}: ${(states[i] as { verdict: AgentVerdict }).verdict.reason ?? 'no reason given'}`);
+      return { outcome: 'failed', reason: why.join('; '), ...none };
+    }
+    const paths = [...new Set(won.map((s) => s.verdict.path ?? null).filter((p): p is string => p !== null))];
+    if (paths.length > 1) return { outcome: 'error', reason: `agents disagree on the path: a says ${paths[0]}, b says ${paths[1]}`, ...none };
+    const path = paths[0] ?? 'direct';
+    const times = won.flatMap((s) => (s.verdict.timeToDirectMs === undefined ? [] : [s.verdict.timeToDirectMs]));
+    return { outcome: outcomeOfPath(path), reason: null, path, timeToDirectMs: times.length ? Math.min(...times) : null };
+  }
   const sa = agentState(a, hardDeadlineMs);
   const sb = agentState(b, hardDeadlineMs);
-  const none = { path: null, timeToDirectMs: null };
   if (sa.kind === 'error' || sb.kind === 'error') {
     const reasons = [sa, sb].flatMap((s) => (s.kind === 'error' ? [s.reason] : []));
     return { outcome: 'error', reason: reasons.join('; '), ...none };
@@ -174,10 +238,22 @@ export function wilson(k: number, n: number, z = 1.96): { rate: number; low: num
   return { rate: r3(p), low: r3(Math.max(0, center - half)), high: r3(Math.min(1, center + half)) };
 }
 
-/** Does a cell's outcome (and path) satisfy what was expected of it? */
+/** Does a cell's outcome (and path) satisfy what was expected of it? (Rates and observe-only are
+ * judged in judgeCell.) */
 export function satisfies(expected: Expected, outcome: Outcome, path: string | null): boolean {
   if (expected === 'direct' || expected === 'relayed' || expected === 'failed') return outcome === expected;
   return (outcome === 'direct' || outcome === 'relayed') && path === expected;
+}
+
+/**
+ * A success-rate expectation against the tries: the rate (of tries connected, by `path` when named)
+ * with its 95 % Wilson interval. It holds unless the interval lies wholly below the expected rate (the
+ * tries show the rate is lower); it is `confirmed` once the interval lies wholly at or above it.
+ */
+export function judgeRate(e: RateExpectation, tries: Attempt[]): NonNullable<Cell['rate']> {
+  const hits = tries.filter((t) => connected(t.outcome) && (e.path === undefined || t.path === e.path)).length;
+  const w = wilson(hits, tries.length);
+  return { atLeast: e.atLeast, ...(e.path ? { path: e.path } : {}), successes: hits, low: w.low, high: w.high, holds: w.high >= e.atLeast, confirmed: w.low >= e.atLeast };
 }
 
 const connected = (o: Outcome) => o === 'direct' || o === 'relayed';
@@ -185,7 +261,7 @@ const connected = (o: Outcome) => o === 'direct' || o === 'relayed';
 /** Fold the tries of one pairing into a cell. Any errored try makes the cell `error`; tries that
  * disagree (in outcome, or in the path they connected by) make it flaky, and a flaky cell never counts
  * as matching its expectation. */
-export function judgeCell(a: string, b: string, expected: Expected, tries: Attempt[], evidence: string): Cell {
+export function judgeCell(a: string, b: string, expected: Expectation, tries: Attempt[], evidence: string, agent = ''): Cell {
   const count = (o: Outcome) => tries.filter((t) => t.outcome === o).length;
   const successes = tries.filter((t) => connected(t.outcome)).length;
   const failures = count('failed');
@@ -199,10 +275,16 @@ export function judgeCell(a: string, b: string, expected: Expected, tries: Attem
   const outcome: Outcome = errors > 0 || tries.length === 0 ? 'error' : successes > failures ? outcomeOfPath(path) : 'failed';
   const times = tries.flatMap((t) => (connected(t.outcome) && t.timeToDirectMs !== null ? [t.timeToDirectMs] : []));
   const round = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
+  const rate = isRate(expected) ? judgeRate(expected, tries) : null;
+  // observe-only: nothing expected, so anything but a fault is fine; a rate: its interval decides, and
+  // tries that differ are what a rate expects; otherwise the outcome (and path) must match, unflaky
+  const match = outcome === 'error' ? false : expected === null ? true : isRate(expected) ? rate!.holds : !flaky && satisfies(expected, outcome, path);
   return {
+    agent,
     a,
     b,
     expected,
+    ...(rate ? { rate } : {}),
     outcome,
     tries: tries.length,
     successes,
@@ -213,7 +295,7 @@ export function judgeCell(a: string, b: string, expected: Expected, tries: Attem
     paths,
     timeToDirectMs: { median: round(median(times)), max: round(times.length ? Math.max(...times) : null), samples: times },
     successRate: wilson(successes, tries.length),
-    match: !flaky && satisfies(expected, outcome, path),
+    match,
     // an error outranks a clean failure: reports print the first reason, which must say what went wrong
     notes: [...new Set(tries.flatMap((t) => t.notes ?? []))],
     reasons: tries.length === 0 ? ['no try ran'] : [...new Set([...tries.filter((t) => t.outcome === 'error'), ...tries.filter((t) => t.outcome !== 'error')].flatMap((t) => (t.reason ? [t.reason] : [])))],

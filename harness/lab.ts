@@ -43,9 +43,9 @@ export interface Lab {
   /** lanes are isolated from each other on the internet bridge (false: the kernel has no nft bridge
    * family; cross-lane traffic is then not stopped, only caught by the judge's peer check) */
   isolated: boolean;
-  /** IPv4 packets dropped on the internet bridge because they crossed from one lane to another, by the
-   * lane they came from */
-  crossLaneDrops: () => Promise<Record<number, number>>;
+  /** what the internet bridge dropped: IPv4 packets that crossed from one lane to another (by the lane
+   * they came from), and packets whose TTL was too low to cross the internet's depth */
+  bridgeDrops: () => Promise<{ crossLane: Record<number, number>; lowTtl: number }>;
   /** leave the namespaces up when the run's teardown unwinds (--keep); processes are still ended */
   keep: () => void;
   /** resolves once lane i's routers and hosts are configured */
@@ -79,6 +79,10 @@ export function isolationRuleset(p: Plan): string {
     `  set lanes { type ifname . ifname; elements = { ${pairs.join(', ')} } }`,
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
+    // the internet's depth: a packet whose TTL would not survive `internetHops` more routers dies here,
+    // as it would between two real NATs (low-TTL tricks meant to open only one's own NAT must not
+    // reach the peer across a lab whose "internet" is a single bridge)
+    ...(p.internetHops > 0 ? [`    meta protocol ip ip ttl <= ${p.internetHops} counter drop comment "ttl"`] : []),
     '    iifname "rdv" accept',
     '    oifname "rdv" accept',
     '    iifname . oifname @lanes accept',
@@ -89,6 +93,11 @@ export function isolationRuleset(p: Plan): string {
     '}',
     '',
   ].join('\n');
+}
+
+/** `nft list` of the isolation chain → packets that died of a low TTL. */
+export function parseLowTtlDrops(listing: string): number {
+  return Number(/counter packets (\d+) bytes \d+ drop comment "ttl"/.exec(listing)?.[1] ?? 0);
 }
 
 /** `nft list` of the isolation chain → dropped IPv4 packets per lane. */
@@ -176,11 +185,15 @@ export async function buildLab(p: Plan, teardown: Teardown): Promise<Lab> {
     // peer check still refuses a verdict naming another lane's address)
     nftLoad(p.internet.ns, isolationRuleset(p)).then(() => true, () => false),
   ]);
-  const rdvAddrs = [p.rendezvous.ip, p.rendezvous.altIp].map((ip) => `addr add ${ip}/${p.internet.prefix} dev eth0`);
+  const rdvAddrs = [p.rendezvous.ip, p.rendezvous.altIp, p.rendezvous.stunIp, p.rendezvous.stunAltIp].map((ip) => `addr add ${ip}/${p.internet.prefix} dev eth0`);
   await ipBatch(['link set lo up', ...up('eth0'), ...rdvAddrs, `route add ${CLOUD_SUBNET} dev eth0`], { ns: p.rendezvous.ns });
   const lanes = p.lanes.map((l) => Promise.all([buildSide(l.a), buildSide(l.b)]).then(() => undefined));
   // failures surface when a lane is awaited; don't let an unawaited one crash the process meanwhile
   for (const l of lanes) l.catch(() => {});
-  const crossLaneDrops = async () => (isolated ? parseCrossLaneDrops(await nsRun(p.internet.ns, ['nft', 'list', 'chain', 'bridge', ISOLATION_TABLE, 'forward']), p) : {});
-  return { plan: p, isolated, crossLaneDrops, keep, laneReady: (i) => lanes[i]! };
+  const bridgeDrops = async () => {
+    if (!isolated) return { crossLane: {}, lowTtl: 0 };
+    const listing = await nsRun(p.internet.ns, ['nft', 'list', 'chain', 'bridge', ISOLATION_TABLE, 'forward']);
+    return { crossLane: parseCrossLaneDrops(listing, p), lowTtl: parseLowTtlDrops(listing) };
+  };
+  return { plan: p, isolated, bridgeDrops, keep, laneReady: (i) => lanes[i]! };
 }

@@ -85,8 +85,8 @@ function behaviour(mapping: Mapping, filtering: Filtering): NatType {
   };
 }
 
-/** Every NAT type: Polykey's DMZ, then the nine RFC 4787 mapping × filtering combinations, the four
- * with friendly names first. */
+/** Every NAT type: Polykey's DMZ (one port), the nine RFC 4787 mapping × filtering combinations (the four
+ * with friendly names first), then the DMZ host (every port). */
 export const NAT_TYPES: readonly NatType[] = [
   {
     name: 'dmz', short: 'DMZ', title: 'DMZ (static port forward)', mapping: EI, filtering: EI,
@@ -97,6 +97,11 @@ export const NAT_TYPES: readonly NatType[] = [
   ...BEHAVIOURS.flatMap((m) => BEHAVIOURS.map((f) => [m, f] as const))
     .filter(([m, f]) => !FRIENDLY.some(([, , , fm, ff]) => fm === m && ff === f))
     .map(([m, f]) => behaviour(m, f)),
+  {
+    name: 'dmz-host', short: 'DMZH', title: 'DMZ host (every port forwarded)', mapping: EI, filtering: EI,
+    templates: ['dmz-host.nft'],
+    essence: '`dnat` of every new inbound UDP/TCP flow to the host, port unchanged; `masquerade persistent` outbound',
+  },
 ];
 
 /**
@@ -130,7 +135,7 @@ export function natNames(): string[] {
 /** For messages: every type's name, with its canonical RFC 4787 name where the two differ. */
 export function knownNats(): string {
   return REGISTRY.map((t) => {
-    const canonical = t.name === 'dmz' || t.publicIp ? t.name : behaviourName(t.mapping, t.filtering);
+    const canonical = t.name === 'dmz' || t.name === 'dmz-host' || t.publicIp ? t.name : behaviourName(t.mapping, t.filtering);
     return canonical === t.name ? t.name : `${t.name} (${canonical})`;
   }).join(', ');
 }
@@ -149,7 +154,7 @@ function findSingle(name: string): NatType | undefined {
   const canonical = Object.hasOwn(ALIASES, base!) ? ALIASES[base!]! : base;
   const t = REGISTRY.find((x) => x.name === canonical);
   if (!t || knobs.length === 0) return knobs.length ? undefined : t;
-  if (t.name === 'dmz' || t.publicIp) return undefined;
+  if (t.name === 'dmz' || t.name === 'dmz-host' || t.publicIp) return undefined;
   let hairpin = false;
   let noUdp = false;
   let lifetimeS: number | undefined;

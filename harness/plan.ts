@@ -4,9 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { NS_PREFIX } from './netns.ts';
 import { findNat, type NatType } from './nat.ts';
-import { expectedOf, SAME_SITE, type Scenario } from './scenario.ts';
+import { DEFAULT_INTERNET_HOPS, expectedOf, SAME_SITE, type Scenario } from './scenario.ts';
+import type { Expectation } from './expect.ts';
 import type { PeerView } from './judge.ts';
-import type { Expected } from './types.ts';
+import { DEFAULT_START_COST_MS } from './manifest.ts';
 
 /** One NAT'd site: a router namespace and the host behind it. */
 export interface Side {
@@ -50,14 +51,16 @@ export interface Lane {
 }
 
 export interface PlannedAttempt {
-  /** index of the cell in row-major order */
+  /** index of the agent (in the scenario's agents) that runs this try */
+  agent: number;
+  /** index of the cell in row-major order, over every agent's matrix */
   cell: number;
   a: string;
   b: string;
   natA: NatType;
   natB: NatType;
   try: number;
-  expected: Expected;
+  expected: Expectation;
   /** rendezvous session id, unique in the run */
   session: string;
   /** B is the second host behind A's router (column "same-site"); natB is then natA */
@@ -68,8 +71,13 @@ export interface Plan {
   runId: string;
   scenario: string;
   internet: { ns: string; bridge: string; ip: string; prefix: number; subnet: string };
-  /** the public node: the rendezvous on ip:port, and the classify probe server on ip and altIp */
-  rendezvous: { ns: string; ip: string; altIp: string; port: number };
+  /** the public node: the rendezvous on ip:port, the classify probe server on ip and altIp, STUN and
+   * TURN on stunIp and stunAltIp (RFC 5780 wants two addresses) */
+  rendezvous: { ns: string; ip: string; altIp: string; stunIp: string; stunAltIp: string; port: number };
+  /** how many agents run side by side (each its own matrix over the same lanes) */
+  agents: number;
+  /** routers the internet bridge stands for: a packet crosses it only with a TTL above this (0: off) */
+  internetHops: number;
   lanes: Lane[];
   attempts: PlannedAttempt[];
   tries: number;
@@ -87,6 +95,10 @@ export interface PlanOptions {
   jobs?: number;
   /** cores to plan the default number of jobs for */
   cpus?: number;
+  /** report without expectations (--observe) */
+  observe?: boolean;
+  /** --internet-hops */
+  internetHops?: number;
 }
 
 /** Most lanes one run may have: two WAN addresses each in 203.0.113.20–.253. */
@@ -109,10 +121,12 @@ export function nsName(runId: string, node: string): string {
  * Measured on 2 cores: more lanes only add contention (symmetric-vs-cone 1.7 s at 4–5 lanes, 1.8 s at 7,
  * 2.5 s at 9; full-matrix ×1 3.1 s at 7–8 lanes, 3.2 s at 10, 4.3 s at 25).
  */
-export function defaultJobs(attempts: PlannedAttempt[], cpus: number, holding = false): number {
+export function defaultJobs(attempts: PlannedAttempt[], cpus: number, holding = false, startCostMs = DEFAULT_START_COST_MS): number {
   // a try that holds its path (holdMs) idles through the hold whatever its outcome
   const idle = holding ? attempts.length : attempts.filter((a) => a.expected === 'failed').length;
-  return Math.max(1, Math.min(attempts.length, idle + 2 * cpus, 32));
+  // agents that cost more CPU to start than the shipped ones keep fewer lanes per core busy
+  const perCore = Math.min(4, Math.max(1, (2 * DEFAULT_START_COST_MS) / startCostMs));
+  return Math.max(1, Math.min(attempts.length, idle + Math.round(perCore * cpus), 32));
 }
 
 /** How many NAT layers each side's sites have (2 when any of its types is a double NAT), and whether
@@ -172,7 +186,9 @@ export function topologyPlan(name: string, lanes: number, runId = newRunId(), la
     runId,
     scenario: name,
     internet: { ns: nsName(runId, 'inet'), bridge: 'br0', ip: PUBLIC + '1', prefix: 24, subnet: PUBLIC_SUBNET },
-    rendezvous: { ns: nsName(runId, 'rdv'), ip: PUBLIC + '10', altIp: PUBLIC + '11', port: 3478 },
+    rendezvous: { ns: nsName(runId, 'rdv'), ip: PUBLIC + '10', altIp: PUBLIC + '11', stunIp: PUBLIC + '12', stunAltIp: PUBLIC + '13', port: 3478 },
+    agents: 1,
+    internetHops: DEFAULT_INTERNET_HOPS,
     lanes: Array.from({ length: n }, (_, i) => ({ index: i, a: side(runId, i, 'a', layers.a, layers.sameSite, layers.publicIp?.a), b: side(runId, i, 'b', layers.b, false, layers.publicIp?.b) })),
     attempts: [],
     tries: 0,
@@ -189,24 +205,30 @@ export function plan(scenario: Scenario, opts: PlanOptions = {}): Plan {
   const timeoutMs = opts.timeoutMs ?? scenario.timeoutMs;
   const attempts: PlannedAttempt[] = [];
   let cell = 0;
-  for (const a of scenario.a) {
-    for (const b of scenario.b) {
-      for (let t = 1; t <= tries; t++) {
-        attempts.push({
-          cell, a, b, natA: findNat(a)!, natB: findNat(b === SAME_SITE ? a : b)!, try: t, sameSite: b === SAME_SITE,
-          expected: expectedOf(scenario, a, b),
-          session: `${runId}.${cell}.${t}`,
-        });
+  // several agents run the same pairings on the same lanes: one matrix each
+  scenario.agents.forEach((agent, k) => {
+    for (const a of scenario.a) {
+      for (const b of scenario.b) {
+        const expected = expectedOf(scenario, a, b, agent, opts.observe);
+        for (let t = 1; t <= tries; t++) {
+          attempts.push({
+            agent: k, cell, a, b, natA: findNat(a)!, natB: findNat(b === SAME_SITE ? a : b)!, try: t, sameSite: b === SAME_SITE,
+            expected,
+            session: `${runId}.${cell}.${t}`,
+          });
+        }
+        cell++;
       }
-      cell++;
     }
-  }
+  });
   // Pairings expected to fail cost a whole punch window: start them first so they overlap the rest.
   attempts.sort((x, y) => Number(x.expected === 'direct') - Number(y.expected === 'direct') || x.cell - y.cell || x.try - y.try);
-  const jobs = Math.min(opts.jobs ?? defaultJobs(attempts, opts.cpus ?? availableParallelism(), scenario.holdMs > 0), attempts.length, MAX_JOBS);
+  const cost = attempts.reduce((sum, x) => sum + scenario.agents[x.agent]!.startCostMs, 0) / Math.max(1, attempts.length);
+  const jobs = Math.min(opts.jobs ?? defaultJobs(attempts, opts.cpus ?? availableParallelism(), scenario.holdMs > 0, cost), attempts.length, MAX_JOBS);
   if (jobs < 1) throw new Error('jobs must be at least 1');
   const { holdMs, keepaliveMs } = scenario;
-  return { ...topologyPlan(scenario.name, jobs, runId, layersOf(scenario)), attempts, tries, timeoutMs, holdMs, keepaliveMs, jobs };
+  const internetHops = opts.internetHops ?? scenario.internetHops;
+  return { ...topologyPlan(scenario.name, jobs, runId, layersOf(scenario)), agents: scenario.agents.length, internetHops, attempts, tries, timeoutMs, holdMs, keepaliveMs, jobs };
 }
 
 /** Every namespace the plan creates. */
@@ -221,7 +243,7 @@ export function topologyJson(p: Plan): object {
     runId: p.runId,
     scenario: p.scenario,
     internet: { namespace: p.internet.ns, bridge: p.internet.bridge, address: `${p.internet.ip}/${p.internet.prefix}` },
-    rendezvous: { namespace: p.rendezvous.ns, address: `${p.rendezvous.ip}:${p.rendezvous.port}`, secondAddress: p.rendezvous.altIp },
+    rendezvous: { namespace: p.rendezvous.ns, address: `${p.rendezvous.ip}:${p.rendezvous.port}`, secondAddress: p.rendezvous.altIp, stunAddresses: [p.rendezvous.stunIp, p.rendezvous.stunAltIp] },
     lanes: p.lanes.map((l) => ({
       lane: l.index,
       a: sideJson(l.a),
@@ -240,9 +262,9 @@ function sideJson(s: Side) {
   };
 }
 
-/** The public node's addresses: every service of the run (rendezvous, relay, …) listens on one of them. */
+/** The public node's addresses: every service of the run (rendezvous, relay, STUN, TURN) listens on one of them. */
 export function serviceAddresses(p: Plan): string[] {
-  return [p.rendezvous.ip, p.rendezvous.altIp];
+  return [p.rendezvous.ip, p.rendezvous.altIp, p.rendezvous.stunIp, p.rendezvous.stunAltIp];
 }
 
 /**

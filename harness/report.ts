@@ -1,10 +1,12 @@
 // Report renderers: terminal matrix, GitHub-flavoured markdown (CI step summary), JSON.
-// Pure functions of a `Report`; no I/O.
+// Pure functions of a `Report`; no I/O. A run of several agents gets one matrix per agent, then the
+// pairings where they differ and each agent's time-to-direct distribution.
 
 import { join } from 'node:path';
 import { styleText } from 'node:util';
+import { expectationText } from './expect.ts';
 import { median } from './judge.ts';
-import type { Cell, Report } from './types.ts';
+import type { AgentDifference, AgentReport, Cell, Report, Summary, TimeDistribution } from './types.ts';
 
 type Style = Parameters<typeof styleText>[0];
 
@@ -14,7 +16,7 @@ type Style = Parameters<typeof styleText>[0];
  * were not won by an earlier step (errored cells left out): seed 003 reports TCP rescuing 10–20 % of
  * UDP's failures.
  */
-export function summarize(cells: Cell[], strategy: string[] | null = null): Report['summary'] {
+export function summarize(cells: Cell[], strategy: string[] | null = null): Summary {
   const paths: Record<string, number> = {};
   for (const c of cells) if (c.path !== null) paths[c.path] = (paths[c.path] ?? 0) + 1;
   const judged = cells.filter((c) => c.outcome !== 'error');
@@ -34,6 +36,28 @@ export function summarize(cells: Cell[], strategy: string[] | null = null): Repo
   };
 }
 
+/** Time-to-direct over every connected try of `cells`: count, median, 90th percentile, largest. */
+export function timeDistribution(cells: Cell[]): TimeDistribution {
+  const xs = cells.flatMap((c) => c.timeToDirectMs.samples).sort((x, y) => x - y);
+  const r1 = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
+  const p90 = xs.length ? xs[Math.min(xs.length - 1, Math.ceil(0.9 * xs.length) - 1)]! : null;
+  return { n: xs.length, median: r1(median(xs)), p90: r1(p90), max: r1(xs.length ? xs[xs.length - 1]! : null) };
+}
+
+/** With several agents: the pairings whose outcome (or winning path) differs between agents. */
+export function compareAgents(cells: Cell[]): AgentDifference[] {
+  const agents = [...new Set(cells.map((c) => c.agent))];
+  if (agents.length < 2) return [];
+  const pairs = [...new Map(cells.map((c) => [`${c.a}\u0000${c.b}`, [c.a, c.b] as const])).values()];
+  const out: AgentDifference[] = [];
+  for (const [a, b] of pairs) {
+    const own = agents.flatMap((n) => cells.filter((c) => c.agent === n && c.a === a && c.b === b));
+    if (new Set(own.map((c) => `${c.outcome}:${c.path ?? ''}`)).size < 2) continue;
+    out.push({ a, b, byAgent: Object.fromEntries(own.map((c) => [c.agent, { outcome: c.outcome, path: c.path, successes: c.successes, tries: c.tries }])) });
+  }
+  return out;
+}
+
 /** One letter per path in matrices: the path that won a cell at a glance. */
 const PATH_LETTERS: Record<string, string> = { 'direct-udp': 'U', 'direct-tcp': 'T', relayed: 'R', matconnect: 'M', 'plain-udp': 'P' };
 
@@ -42,33 +66,28 @@ export function pathLetter(path: string | null): string {
   return PATH_LETTERS[path] ?? '*';
 }
 
+/** The strategy whose steps order a legend: the only agent's, else none. */
+const strategyOf = (report: Report): string[] | null => (report.agents.length === 1 ? (report.agents[0]?.strategy ?? null) : null) ?? report.strategy;
+
 /** "U direct-udp · T direct-tcp": the legend for the letters a report uses. */
 function pathLegend(report: Report): string {
-  const order = (p: string) => (report.strategy?.includes(p) ? report.strategy.indexOf(p) : Infinity);
+  const strategy = strategyOf(report);
+  const order = (p: string) => (strategy?.includes(p) ? strategy.indexOf(p) : Infinity);
   const used = [...new Set(report.cells.flatMap((c) => (c.path === null ? [] : [c.path])))].sort((x, y) => order(x) - order(y) || x.localeCompare(y));
   return used.map((p) => `${pathLetter(p)} ${p}`).join(' · ');
 }
 
-/** Only when something is worth saying: packets one lane sent towards another (dropped), or lanes the
- * kernel could not isolate. */
-function isolationLine(report: Report): string | null {
-  const { enforced, crossLaneDrops } = report.isolation;
-  if (!enforced) return 'lanes not isolated: this kernel has no nft bridge family, so nothing stops traffic between pairings (peers are still checked)';
-  const lanes = Object.keys(crossLaneDrops);
-  if (!lanes.length) return null;
-  const n = Object.values(crossLaneDrops).reduce((x, y) => x + y, 0);
-  return `lane isolation dropped ${n} packet${n === 1 ? '' : 's'} sent from one pairing's lane to another's (lane${lanes.length === 1 ? '' : 's'} ${lanes.join(', ')}): an agent aimed outside its pairing`;
-}
-
 /** "direct-tcp rescued 2 of 6 cells (33 %) · relayed rescued 4 of 4 cells (100 %)" */
-function rescueLine(report: Report): string | null {
-  const r = report.summary.rescued;
+function rescueLine(summary: Summary): string | null {
+  const r = summary.rescued;
   if (!r.length) return null;
   return r.map((x) => `${x.path} rescued ${x.cells} of ${x.of} cell${x.of === 1 ? '' : 's'}${x.of ? ` (${Math.round((100 * x.cells) / x.of)} %)` : ''}`).join(' · ');
 }
 
-export function cellAt(report: Report, a: string, b: string): Cell | undefined {
-  return report.cells.find((c) => c.a === a && c.b === b);
+/** The cell of (a, b) for `agent` (the first agent when not given). */
+export function cellAt(report: Report, a: string, b: string, agent?: string): Cell | undefined {
+  const name = agent ?? report.agents[0]?.name;
+  return report.cells.find((c) => c.a === a && c.b === b && (name === undefined || c.agent === name));
 }
 
 export function renderJson(report: Report): string {
@@ -90,24 +109,47 @@ export function overallTimeToDirect(cells: Cell[]): number | null {
 }
 
 /** Cells whose evidence is worth a look: anything but a clean, as-expected direct result. */
-const noteworthy = (c: Cell): boolean => !c.match || c.flaky || c.outcome !== 'direct';
+const noteworthy = (c: Cell): boolean => !c.match || c.flaky || c.outcome !== 'direct' || c.notes.length > 0;
 
-const mismatches = (report: Report): Cell[] =>
-  report.rows.flatMap((a) => report.cols.flatMap((b) => cellAt(report, a, b) ?? [])).filter((c) => !c.match);
+/** The agents to render, in order; a report from before agents existed counts as one unnamed agent. */
+const agentsOf = (report: Report): Array<AgentReport | null> => (report.agents.length ? report.agents : [null]);
+
+const cellsOf = (report: Report, agent: AgentReport | null): Cell[] =>
+  report.rows.flatMap((a) => report.cols.flatMap((b) => cellAt(report, a, b, agent?.name) ?? []));
+
+const several = (report: Report) => report.agents.length > 1;
+
+/** "ours: median 12.0 ms, p90 30.1 ms, max 52.3 ms over 72 connected tries" */
+function distributionText(d: TimeDistribution): string {
+  if (d.n === 0) return 'no connected try';
+  return `median ${ms1(d.median)} ms, p90 ${ms1(d.p90)} ms, max ${ms1(d.max)} ms over ${d.n} connected tr${d.n === 1 ? 'y' : 'ies'}`;
+}
+
+/** What makes an agent's verdicts different from the default, in a few words ("b decides, budget 8000 ms"). */
+function agentTraits(x: AgentReport): string {
+  return [
+    x.verdict === 'both' ? '' : x.verdict === 'either' ? 'either side decides' : `${x.verdict} decides`,
+    x.timing.mode === 'budget' ? `budget ${x.timing.budgetMs} ms` : '',
+    x.rendezvousScope && x.rendezvousScope !== 'run' ? `rendezvous per ${x.rendezvousScope}` : '',
+    x.services.length ? `services ${x.services.join(', ')}` : '',
+    x.peerCheck ? '' : 'peers unchecked',
+  ].filter(Boolean).join(', ');
+}
 
 // ---------------------------------------------------------------------------------------------
 // terminal
 
-/** Display width; every glyph we emit (✓ ✗ ~ –) is one column, so code points suffice. */
+/** Display width; every glyph we emit (✓ ✗ ~ – ≥) is one column, so code points suffice. */
 const width = (s: string): number => [...s].length;
 const pad = (s: string, w: number): string => s + ' '.repeat(Math.max(0, w - width(s)));
 
 function cellText(c: Cell | undefined, letters: boolean): string {
   if (!c) return '–';
-  const mark = (c.match ? '✓' : '✗') + (c.flaky ? '~' : '');
+  const mark = c.expected === null && c.outcome !== 'error' ? (c.flaky ? '~' : '') : (c.match ? '✓' : '✗') + (c.flaky ? '~' : '');
   if (c.outcome === 'error') return `ERR ${count(c)} ${mark}`;
   const n = letters && c.path !== null ? `${count(c)} ${pathLetter(c.path)}` : count(c);
-  return c.match ? `${n} ${mark}` : `${n} ${mark} want ${c.expected}`;
+  const shown = mark ? `${n} ${mark}` : n;
+  return c.match ? shown : `${shown} want ${expectationText(c.expected)}`;
 }
 
 function cellStyle(c: Cell | undefined): Style | null {
@@ -119,62 +161,115 @@ function cellStyle(c: Cell | undefined): Style | null {
 }
 
 /** Letters are shown once a report has more than plain direct-udp to tell apart. */
-const showLetters = (report: Report): boolean => report.strategy !== null || report.cells.some((c) => c.path !== null && c.path !== 'direct-udp');
+const showLetters = (report: Report): boolean => strategyOf(report) !== null || report.cells.some((c) => c.path !== null && c.path !== 'direct-udp');
+
+function matrixLines(report: Report, agent: AgentReport | null, paint: (style: Style | null, s: string) => string): string[] {
+  const corner = 'A \\ B';
+  const letters = showLetters(report);
+  const grid = report.rows.map((a) => report.cols.map((b) => cellAt(report, a, b, agent?.name)));
+  const w0 = Math.max(width(corner), ...report.rows.map(width));
+  const ws = report.cols.map((b, j) => Math.max(width(b), ...grid.map((r) => width(cellText(r[j], letters)))));
+  const gap = '  ';
+  const out = [[pad(corner, w0), ...report.cols.map((b, j) => paint('bold', pad(b, ws[j]!)))].join(gap), ['-'.repeat(w0), ...ws.map((w) => '-'.repeat(w))].join(gap)];
+  grid.forEach((row, i) => {
+    const cells = row.map((c, j) => paint(cellStyle(c), pad(cellText(c, letters), ws[j]!)));
+    out.push([paint('bold', pad(report.rows[i]!, w0)), ...cells].join(gap));
+  });
+  return out;
+}
+
+/** "✗ symmetric × full-cone: expected failed, got direct (2/2)" plus its first reason and evidence */
+function mismatchLines(report: Report, cells: Cell[], paint: (style: Style | null, s: string) => string): string[] {
+  const out: string[] = [];
+  for (const c of cells.filter((x) => !x.match)) {
+    const got = c.path !== null && c.path !== c.outcome ? `${c.outcome} via ${c.path}` : c.outcome;
+    const rateNote = c.rate ? `, ${c.rate.successes}/${c.tries} (${Math.round(c.rate.low * 100)}–${pct(c.rate.high)})` : ` (${count(c)})`;
+    const who = several(report) ? `${c.agent}: ` : '';
+    out.push(paint('red', `✗ ${who}${c.a} × ${c.b}: expected ${expectationText(c.expected)}, got ${got}${rateNote}`));
+    if (c.reasons[0]) out.push(`    ${c.reasons[0]}`);
+    out.push(`    evidence: ${join(report.outDir, c.evidence)}`);
+  }
+  return out;
+}
+
+function summaryLine(s: Summary, observe: boolean): string {
+  const extras = [s.errored ? `${s.errored} errored` : '', s.flaky ? `${s.flaky} flaky` : ''].filter(Boolean);
+  const head = observe ? `${s.cells} cells observed (no expectations)` : `${s.matched}/${s.cells} cells as expected`;
+  return head + (extras.length ? ` (${extras.join(', ')})` : '');
+}
 
 export function renderTerminal(report: Report, opts: { color: boolean }): string {
   const paint = (style: Style | null, s: string): string =>
     opts.color && style ? styleText(style, s, { validateStream: false }) : s;
   const { summary } = report;
+  const observe = report.options.observe === true;
   const out: string[] = [];
+  const pairings = report.rows.length * report.cols.length;
 
   out.push(
     paint('bold', `natmatrix: ${report.scenario}`) +
-      ` — ${report.description} · ${summary.cells} pairings × ${report.options.tries} tries` +
+      ` — ${report.description} · ${pairings} pairings × ${report.options.tries} tries` +
+      (several(report) ? ` × ${report.agents.length} agents` : '') +
       ` · ${seconds(report.durationMs)} · ${report.outDir}`,
     '',
   );
 
-  // matrix: first column = side A names, then one column per side B name
-  const corner = 'A \\ B';
-  const letters = showLetters(report);
-  const grid = report.rows.map((a) => report.cols.map((b) => cellAt(report, a, b)));
-  const w0 = Math.max(width(corner), ...report.rows.map(width));
-  const ws = report.cols.map((b, j) => Math.max(width(b), ...grid.map((r) => width(cellText(r[j], letters)))));
-  const gap = '  ';
-  out.push([pad(corner, w0), ...report.cols.map((b, j) => paint('bold', pad(b, ws[j]!)))].join(gap));
-  out.push(['-'.repeat(w0), ...ws.map((w) => '-'.repeat(w))].join(gap));
-  grid.forEach((row, i) => {
-    const cells = row.map((c, j) => paint(cellStyle(c), pad(cellText(c, letters), ws[j]!)));
-    out.push([paint('bold', pad(report.rows[i]!, w0)), ...cells].join(gap));
-  });
-
-  out.push(
-    '',
-    paint('dim', 'x/y = connected tries / tries   ✓ as expected   ✗ not as expected   ~ flaky   ERR error   want = expected'),
-  );
-  if (letters && pathLegend(report)) out.push(paint('dim', `path that won: ${pathLegend(report)}`));
-  const rescue = rescueLine(report);
-  if (rescue) out.push(`fallback: ${rescue}`);
-
-  const extras = [
-    summary.errored ? `${summary.errored} errored` : '',
-    summary.flaky ? `${summary.flaky} flaky` : '',
-  ].filter(Boolean);
-  const line = `${summary.matched}/${summary.cells} cells as expected` + (extras.length ? ` (${extras.join(', ')})` : '');
-  out.push(paint(summary.mismatched ? 'red' : 'green', line));
-
-  for (const c of mismatches(report)) {
-    const got = c.path !== null && c.path !== c.outcome ? `${c.outcome} via ${c.path}` : c.outcome;
-    out.push(paint('red', `✗ ${c.a} × ${c.b}: expected ${c.expected}, got ${got} (${count(c)})`));
-    if (c.reasons[0]) out.push(`    ${c.reasons[0]}`);
-    out.push(`    evidence: ${join(report.outDir, c.evidence)}`);
+  for (const agent of agentsOf(report)) {
+    if (several(report) && agent) {
+      const traits = agentTraits(agent);
+      out.push(paint('bold', `agent ${agent.name}`) + ` (${agent.source}${traits ? `; ${traits}` : ''})`);
+    }
+    out.push(...matrixLines(report, agent, paint));
+    if (several(report) && agent) out.push(paint(agent.summary.mismatched ? 'red' : 'green', summaryLine(agent.summary, observe)), '');
   }
 
+  if (!several(report)) out.push('');
+  out.push(
+    paint('dim', `x/y = connected tries / tries   ${observe ? '' : '✓ as expected   ✗ not as expected   '}~ flaky   ERR error${observe ? '' : '   want = expected'}`),
+  );
+  if (showLetters(report) && pathLegend(report)) out.push(paint('dim', `path that won: ${pathLegend(report)}`));
+  for (const agent of agentsOf(report)) {
+    const rescue = rescueLine(agent?.summary ?? summary);
+    if (rescue) out.push(`fallback${several(report) && agent ? ` (${agent.name})` : ''}: ${rescue}`);
+  }
+  if (!several(report) && report.agents[0] && agentTraits(report.agents[0])) out.push(paint('dim', `agent ${report.agents[0].name}: ${agentTraits(report.agents[0])}`));
+
+  out.push(paint(summary.mismatched ? 'red' : 'green', summaryLine(summary, observe)));
+  out.push(...mismatchLines(report, report.cells.filter((c) => !c.match), paint));
+
+  if (several(report)) {
+    const diff = report.comparison;
+    out.push(diff.length ? `agents differ on ${diff.length} of ${pairings} pairing${pairings === 1 ? '' : 's'}:` : `agents agree on all ${pairings} pairings`);
+    for (const d of diff) {
+      const each = Object.entries(d.byAgent).map(([n, x]) => `${n} ${x.successes}/${x.tries}${x.path ? ` ${x.path}` : ` ${x.outcome}`}`);
+      out.push(`    ${d.a} × ${d.b}: ${each.join(' · ')}`);
+    }
+    out.push('time-to-direct:');
+    for (const agent of report.agents) out.push(`    ${agent.name}: ${distributionText(agent.timeToDirect)}`);
+  } else {
+    const ttd = overallTimeToDirect(report.cells);
+    out.push(`median time-to-direct: ${ttd === null ? 'n/a' : `${ttd.toFixed(1)} ms`}`);
+  }
+  const notes = new Set(report.cells.flatMap((c) => c.notes)).size;
+  if (notes) out.push(paint('yellow', `notes on ${report.cells.filter((c) => c.notes.length).length} cells (e.g. processes an agent left running): see report.md`));
   const iso = isolationLine(report);
   if (iso) out.push(paint('yellow', iso));
-  const ttd = overallTimeToDirect(report.cells);
-  out.push(`median time-to-direct: ${ttd === null ? 'n/a' : `${ttd.toFixed(1)} ms`}`);
   return out.join('\n') + '\n';
+}
+
+/** Only when something is worth saying: packets one lane sent towards another (dropped), or lanes the
+ * kernel could not isolate. */
+function isolationLine(report: Report): string | null {
+  const { enforced, crossLaneDrops, lowTtlDrops = 0, internetHops = 0 } = report.isolation;
+  if (!enforced) return 'lanes not isolated: this kernel has no nft bridge family, so nothing stops traffic between pairings (peers are still checked)';
+  const said: string[] = [];
+  const lanes = Object.keys(crossLaneDrops);
+  if (lanes.length) {
+    const n = Object.values(crossLaneDrops).reduce((x, y) => x + y, 0);
+    said.push(`lane isolation dropped ${n} packet${n === 1 ? '' : 's'} sent from one pairing's lane to another's (lane${lanes.length === 1 ? '' : 's'} ${lanes.join(', ')}): an agent aimed outside its pairing`);
+  }
+  if (lowTtlDrops > 0) said.push(`the internet's depth (${internetHops} routers) dropped ${lowTtlDrops} packet${lowTtlDrops === 1 ? '' : 's'} sent with a TTL too low to cross it`);
+  return said.length ? said.join('; ') : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -198,35 +293,70 @@ function mdCell(c: Cell | undefined): string {
   if (!c) return '–';
   const flaky = c.flaky ? ' (flaky)' : '';
   if (c.outcome === 'error') return `⚠️ error ${count(c)}${flaky}`;
-  if (!c.match) return `❌ ${count(c)} ${what(c)} (want ${c.expected})${flaky}`;
-  const icon = c.outcome === 'relayed' ? '🔁' : '✅';
+  if (!c.match) return `❌ ${count(c)} ${what(c)} (want ${esc(expectationText(c.expected))})${flaky}`;
+  const icon = c.expected === null ? (c.outcome === 'relayed' ? '🔁' : c.outcome === 'direct' ? '🟢' : '⚪') : c.outcome === 'relayed' ? '🔁' : '✅';
   return `${icon} ${count(c)} ${what(c)}${flaky}`;
+}
+
+function mdVerdict(s: Summary, observe: boolean): string {
+  const extras = [s.errored ? `${s.errored} errored` : '', s.flaky ? `${s.flaky} flaky` : ''].filter(Boolean);
+  const head = observe
+    ? `${s.errored ? '⚠️' : '👀'} ${s.cells} pairings observed (no expectations)`
+    : s.mismatched === 0
+      ? `✅ all ${s.cells} pairings as expected`
+      : `❌ ${s.mismatched} of ${s.cells} pairings differ from expectation`;
+  return head + (extras.length ? ` (${extras.join(', ')})` : '');
+}
+
+function mdMatrix(report: Report, agent: AgentReport | null): string[] {
+  return table(
+    ['A \\ B', ...report.cols.map(esc)],
+    report.rows.map((a) => [`**${esc(a)}**`, ...report.cols.map((b) => mdCell(cellAt(report, a, b, agent?.name)))]),
+  );
 }
 
 export function renderMarkdown(report: Report): string {
   const { summary, host, options } = report;
-  const extras = [
-    summary.errored ? `${summary.errored} errored` : '',
-    summary.flaky ? `${summary.flaky} flaky` : '',
-  ].filter(Boolean);
-  const verdict =
-    (summary.mismatched === 0
-      ? `✅ all ${summary.cells} pairings as expected`
-      : `❌ ${summary.mismatched} of ${summary.cells} pairings differ from expectation`) +
-    (extras.length ? ` (${extras.join(', ')})` : '');
+  const observe = options.observe === true;
+  const pairings = report.rows.length * report.cols.length;
+  const matrices: string[] = [];
+  for (const agent of agentsOf(report)) {
+    if (several(report) && agent) {
+      const traits = agentTraits(agent);
+      matrices.push(`### Agent \`${esc(agent.name)}\``, '', `${agent.description ? `${esc(agent.description)} · ` : ''}\`${esc(agent.source)}\`${traits ? ` · ${esc(traits)}` : ''} · **${mdVerdict(agent.summary, observe)}**`, '');
+    }
+    matrices.push(...mdMatrix(report, agent), '');
+    const rescue = rescueLine(agent?.summary ?? summary);
+    const strategy = agent?.strategy ?? report.strategy;
+    if (strategy && rescue) matrices.push(`Strategy: ${strategy.join(' → ')}. Fallback: ${rescue}.`, '');
+  }
 
-  const matrix = table(
-    ['A \\ B', ...report.cols.map(esc)],
-    report.rows.map((a) => [`**${esc(a)}**`, ...report.cols.map((b) => mdCell(cellAt(report, a, b)))]),
-  );
+  const comparison = several(report)
+    ? [
+        '### Where the agents differ',
+        '',
+        ...(report.comparison.length
+          ? table(['A', 'B', ...report.agents.map((x) => esc(x.name))], report.comparison.map((d) => [esc(d.a), esc(d.b), ...report.agents.map((x) => {
+              const c = d.byAgent[x.name];
+              return c ? `${c.successes}/${c.tries} ${c.path ?? c.outcome}` : '–';
+            })]))
+          : [`The agents agree on all ${pairings} pairings.`]),
+        '',
+        '### Time-to-direct',
+        '',
+        ...table(['agent', 'connected tries', 'median (ms)', 'p90 (ms)', 'max (ms)'], report.agents.map((x) => [esc(x.name), String(x.timeToDirect.n), ms1(x.timeToDirect.median), ms1(x.timeToDirect.p90), ms1(x.timeToDirect.max)])),
+        '',
+      ]
+    : [];
 
-  const cells = report.rows.flatMap((a) => report.cols.flatMap((b) => cellAt(report, a, b) ?? []));
+  const cells = agentsOf(report).flatMap((agent) => cellsOf(report, agent));
   const details = table(
-    ['A', 'B', 'expected', 'outcome', 'path', 'connected/tries', 'success rate (95 % CI)', 'flaky', 'time-to-direct median / max (ms)', 'match', 'reasons', 'evidence'],
+    [...(several(report) ? ['agent'] : []), 'A', 'B', 'expected', 'outcome', 'path', 'connected/tries', 'success rate (95 % CI)', 'flaky', 'time-to-direct median / max (ms)', 'match', 'reasons', 'evidence'],
     cells.map((c) => [
+      ...(several(report) ? [esc(c.agent)] : []),
       esc(c.a),
       esc(c.b),
-      c.expected,
+      esc(expectationText(c.expected)),
       c.outcome,
       Object.keys(c.paths).length > 1 ? Object.entries(c.paths).map(([p, n]) => `${p} ×${n}`).join(', ') : (c.path ?? '–'),
       count(c),
@@ -235,8 +365,8 @@ export function renderMarkdown(report: Report): string {
       c.timeToDirectMs.median === null && c.timeToDirectMs.max === null
         ? '–'
         : `${ms1(c.timeToDirectMs.median)} / ${ms1(c.timeToDirectMs.max)}`,
-      c.match ? '✅' : '❌',
-      c.reasons.length ? esc(c.reasons[0]!) + (c.reasons.length > 1 ? ` (+${c.reasons.length - 1} more in report.json)` : '') : '–',
+      c.expected === null ? (c.match ? '–' : '❌') : c.match ? '✅' : '❌',
+      [...c.reasons.slice(0, 1).map((r) => esc(r) + (c.reasons.length > 1 ? ` (+${c.reasons.length - 1} more in report.json)` : '')), ...c.notes.map((n) => `note: ${esc(n)}`)].join('<br>') || '–',
       noteworthy(c) ? `[${esc(c.evidence)}](${encodeURI(c.evidence)})` : '–',
     ]),
   );
@@ -246,17 +376,16 @@ export function renderMarkdown(report: Report): string {
     [[host.kernel, host.nft, host.iproute2, host.conntrack, host.node, String(host.cpus)].map(esc)],
   );
 
-  const rescue = rescueLine(report);
+  const single = !several(report) && report.agents[0] ? report.agents[0] : null;
   return [
     `## natmatrix: ${report.scenario}`,
     '',
     report.description,
     '',
-    `**${verdict}**`,
+    `**${mdVerdict(summary, observe)}**`,
     '',
-    ...matrix,
-    '',
-    ...(report.strategy ? [`Strategy: ${report.strategy.join(' → ')}. Fallback: ${rescue}.`, ''] : []),
+    ...matrices,
+    ...comparison,
     '### Cells',
     '',
     ...details,
@@ -266,7 +395,8 @@ export function renderMarkdown(report: Report): string {
     `- run id: \`${report.runId}\``,
     `- started: ${report.startedAt}`,
     `- duration: ${seconds(report.durationMs)}`,
-    `- options: tries ${options.tries}, timeout ${options.timeoutMs} ms, jobs ${options.jobs}`,
+    `- options: tries ${options.tries}, timeout ${options.timeoutMs} ms, jobs ${options.jobs}${observe ? ', observe only' : ''}, internet depth ${report.isolation.internetHops ?? 0} routers`,
+    ...(single ? [`- agent: \`${esc(single.name)}\` (\`${esc(single.source)}\`)${agentTraits(single) ? `: ${esc(agentTraits(single))}` : ''}`] : []),
     ...(isolationLine(report) ? [`- ${isolationLine(report)}`] : []),
     `- ${report.tool} ${report.version}`,
     '',

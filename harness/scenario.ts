@@ -5,21 +5,25 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
+import { issueLines, UsageError } from './errors.ts';
+import { expectationSchema, expectedByExpectationModel, type Expectation } from './expect.ts';
+import { agentFieldsSchema, agentFromPath, checkAgentNames, RENDEZVOUS_SCOPES, SERVICES, specOf, type AgentDefaults, type AgentSpec } from './manifest.ts';
 import { expectedByModel, MODELS } from './model.ts';
 import { findNat, knownNats, type NatType } from './nat.ts';
-import { PATHS, type Expected } from './types.ts';
+
+export { UsageError };
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const SCENARIO_DIR = resolve(ROOT, 'scenarios');
+/** The agent of a scenario that names none: the shipped UDP hole puncher and its rendezvous. */
 export const DEFAULT_AGENT = {
   peer: resolve(ROOT, 'agents/udp-punch/peer.ts'),
   rendezvous: resolve(ROOT, 'agents/udp-punch/rendezvous.ts'),
 };
 
-/** A problem with what the user asked for (exit code 2). */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+/** How many routers the internet bridge stands for by default: real NATs are rarely closer than this,
+ * so a packet sent with a TTL meant to open only its own NAT (hyperdht's 5) must not reach the peer. */
+export const DEFAULT_INTERNET_HOPS = 8;
 
 /** Column name for a peer on the same site as the row's peer: a second host behind the same NAT. */
 export const SAME_SITE = 'same-site';
@@ -31,7 +35,6 @@ const natName = z.string().superRefine((name, ctx) => {
   }
 });
 
-const expected = z.enum(['direct', 'relayed', 'failed', ...PATHS]);
 
 export const scenarioSchema = z
   .object({
@@ -45,7 +48,18 @@ export const scenarioSchema = z
     holdMs: z.number().int().min(0).max(600_000).default(0),
     /** while holding, the agents send a keepalive this often (0: none) */
     keepaliveMs: z.number().int().min(0).max(600_000).default(0),
-    agent: z.object({ peer: z.string().min(1), rendezvous: z.string().min(1) }).strict().optional(),
+    /** the agent: peer and rendezvous executables, or a path to a manifest (or to a peer executable) */
+    agent: z.union([z.object({ peer: z.string().min(1), rendezvous: z.string().min(1) }).strict(), z.string().min(1)], { error: 'the path of an agent manifest (or peer executable), or { "peer": path, "rendezvous": path }' }).optional(),
+    /** several agents, run side by side on the same routers: name → manifest path, or manifest fields */
+    agents: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'agent names: lower-case letters, digits and dashes'), z.union([z.string().min(1), agentFieldsSchema])).optional(),
+    /** run services the agents get (NMX_STUN…, NMX_TURN…, NMX_RELAY…) */
+    services: z.array(z.enum(SERVICES)).default([]),
+    /** one rendezvous per run (default), per lane, or per try; an agent's manifest may ask for its own */
+    rendezvousScope: z.enum(RENDEZVOUS_SCOPES).optional(),
+    /** report what happens without expectations: the run exits 0 unless something errored */
+    observe: z.boolean().default(false),
+    /** routers the internet stands for: packets with a TTL of this or less die on the internet bridge (0: off) */
+    internetHops: z.number().int().min(0).max(64).default(DEFAULT_INTERNET_HOPS),
     /** the agent's steps, in the order it tries them (e.g. direct-udp, direct-tcp, relayed): the report
      * counts how many cells each later step rescued, and the harness gives a try one punch window per step */
     strategy: z.array(z.string().regex(/^[a-z][a-z0-9-]*$/, 'a path name: lower-case letters, digits and dashes')).min(1).optional(),
@@ -53,7 +67,7 @@ export const scenarioSchema = z
     relay: z.boolean().default(false),
     /** derive every expectation not given in `expect` from this model (harness/model.ts) */
     expectModel: z.enum(MODELS).optional(),
-    expect: z.record(z.string(), z.record(z.string(), expected)).default({}),
+    expect: z.record(z.string(), z.record(z.string(), expectationSchema)).default({}),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -68,9 +82,12 @@ export const scenarioSchema = z
         seen.add(canonical);
       });
     }
+    if (s.agent !== undefined && s.agents !== undefined) ctx.addIssue({ code: 'custom', path: ['agents'], message: 'give either agent or agents, not both' });
+    // agents from manifests may bring their own expectations: checked once they are read (plan)
+    const agentsMayExpect = s.agents !== undefined || typeof s.agent === 'string';
     for (const a of s.a) {
       for (const b of s.b) {
-        if (s.expect[a]?.[b] === undefined && s.expectModel === undefined) {
+        if (s.expect[a]?.[b] === undefined && s.expectModel === undefined && !s.observe && !agentsMayExpect) {
           ctx.addIssue({ code: 'custom', path: ['expect', a], message: `no expected outcome for ${a} × ${b} (add expect["${a}"]["${b}"]: "direct" | "relayed" | "failed" | a path, or an expectModel)` });
         }
       }
@@ -86,10 +103,13 @@ export const scenarioSchema = z
 export type ScenarioInput = z.input<typeof scenarioSchema>;
 export type ScenarioData = z.output<typeof scenarioSchema>;
 
-export interface Scenario extends ScenarioData {
+export interface Scenario extends Omit<ScenarioData, 'agent' | 'agents'> {
   /** absolute path of the file it came from */
   file: string;
-  agent: { peer: string; rendezvous: string };
+  /** the agents, resolved (one unless the scenario names several) */
+  agents: AgentSpec[];
+  /** what the scenario sets for every agent (a replacement agent from the command line gets them too) */
+  agentDefaults: AgentDefaults;
 }
 
 /** The distinct NAT types a scenario builds (the "same-site" column is a placement, not a type). */
@@ -103,29 +123,55 @@ export function defineScenario(s: ScenarioInput): ScenarioInput {
   return s;
 }
 
-/** A pairing's expected outcome: the scenario's own word for it, else its model's. */
-export function expectedOf(s: ScenarioData, a: string, b: string): Expected {
+/**
+ * What a pairing is expected to come to for one agent: nothing in observe-only mode; else the agent's
+ * own expectation model (its manifest's) when it brings one; else the scenario's word for the cell;
+ * else the scenario's model. Two hosts behind one NAT ("same-site") reach each other's external
+ * endpoints only through hairpinning, whatever the model.
+ */
+export function expectedOf(s: Pick<ScenarioData, 'expect' | 'expectModel' | 'observe'>, a: string, b: string, agent?: Pick<AgentSpec, 'name' | 'model'>, observe = false): Expectation {
+  if (observe || s.observe) return null;
+  const [na, nb] = [findNat(a), findNat(b)];
+  if (agent?.model) {
+    if (na && b === SAME_SITE) return na.hairpin ? 'direct' : 'failed';
+    const e = na && nb ? expectedByExpectationModel(agent.model, na, nb) : undefined;
+    if (e !== undefined) return e;
+    throw new UsageError(`agent ${agent.name}'s expectation model has no rule for ${a} × ${b}: add one (a rule without a and b is a default)`);
+  }
   const e = s.expect[a]?.[b];
   if (e !== undefined) return e;
-  const [na, nb] = [findNat(a), findNat(b)];
-  // two hosts behind one NAT reach each other's external endpoints only through hairpinning
   if (s.expectModel !== undefined && na && b === SAME_SITE) return na.hairpin ? 'direct' : 'failed';
   if (s.expectModel !== undefined && na && nb) return expectedByModel(s.expectModel, na, nb);
-  throw new Error(`no expectation for ${a} × ${b}`);
+  throw new UsageError(`no expected outcome for ${a} × ${b}${agent ? ` (agent ${agent.name} brings no expectation model)` : ''}: add expect["${a}"]["${b}"], an expectModel, or run with --observe`);
 }
 
 /** Validate raw data; throws UsageError with one line naming each bad field. */
 export function parseScenario(raw: unknown, file: string): Scenario {
   const r = scenarioSchema.safeParse(raw);
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
-    throw new UsageError(`malformed scenario ${file}: ${issues.join('; ')}`);
+    throw new UsageError(`malformed scenario ${file}: ${issueLines(r.error.issues).join('; ')}`);
   }
   const dir = dirname(file);
-  const agent = r.data.agent
-    ? { peer: resolve(dir, r.data.agent.peer), rendezvous: resolve(dir, r.data.agent.rendezvous) }
-    : DEFAULT_AGENT;
-  return { ...r.data, file, agent };
+  const { agent, agents, ...rest } = r.data;
+  const legacy = agent !== undefined && typeof agent === 'object' ? agent : undefined;
+  const agentDefaults: AgentDefaults = {
+    rendezvous: legacy ? resolve(dir, legacy.rendezvous) : DEFAULT_AGENT.rendezvous,
+    rendezvousScope: r.data.rendezvousScope,
+    services: [...new Set([...r.data.services, ...(r.data.relay ? (['relay'] as const) : [])])].sort(),
+    strategy: r.data.strategy,
+  };
+  let specs: AgentSpec[];
+  if (agents) {
+    specs = Object.entries(agents).map(([name, entry]) =>
+      typeof entry === 'string' ? agentFromPath(resolve(dir, entry), agentDefaults, name) : specOf(entry, dir, file, agentDefaults, name),
+    );
+  } else if (typeof agent === 'string') {
+    specs = [agentFromPath(resolve(dir, agent), agentDefaults)];
+  } else {
+    specs = [specOf({ peer: legacy ? legacy.peer : DEFAULT_AGENT.peer }, legacy ? dir : ROOT, file, agentDefaults)];
+  }
+  checkAgentNames(specs);
+  return { ...rest, file, agents: specs, agentDefaults };
 }
 
 export function listScenarios(): string[] {

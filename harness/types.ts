@@ -1,3 +1,6 @@
+import type { Expectation } from './expect.ts';
+import type { RendezvousScope, Timing, VerdictRule } from './manifest.ts';
+
 // Data types that flow between the lifecycle stages:
 //   scenario ──plan──▶ Plan ──build──▶ Lab ──run──▶ Attempt[] ──judge──▶ Cell[] ──report──▶ files
 // Every stage after `plan` consumes plain data, so judge and report are pure and unit-testable.
@@ -7,7 +10,7 @@ export const PATHS = ['direct-udp', 'direct-tcp', 'relayed', 'matconnect', 'plai
 export type KnownPath = (typeof PATHS)[number];
 
 /** What a scenario expects of a pairing: an outcome (any direct path, a relayed one, none), or the
- * exact path that must win. */
+ * exact path that must win. (expect.ts adds success rates and observe-only: `Expectation`.) */
 export type Expected = 'direct' | 'relayed' | 'failed' | KnownPath;
 
 /** What one try (or a whole cell) came to. `relayed`: connected, but through a relay, not directly.
@@ -39,6 +42,8 @@ export interface AgentExit {
   signal: string | null;
   /** killed by the harness at the hard deadline */
   timedOut: boolean;
+  /** ended by the harness because the side that decides the try had spoken (verdict rule a, b, either) */
+  stopped: boolean;
   durationMs: number;
   /** parsed verdict line, if the last stdout line was valid contract JSON */
   verdict: AgentVerdict | null;
@@ -56,6 +61,8 @@ export interface AgentExit {
 
 /** One try of one pairing, judged. */
 export interface Attempt {
+  /** the agent's name (the scenario's agents tell their matrices apart by it) */
+  agent: string;
   a: string;
   b: string;
   try: number;
@@ -72,11 +79,13 @@ export interface Attempt {
   evidence: string;
 }
 
-/** A judged pairing: all tries of (a, b). */
+/** A judged pairing: all tries of (a, b) by one agent. */
 export interface Cell {
+  agent: string;
   a: string;
   b: string;
-  expected: Expected;
+  /** null in observe-only mode */
+  expected: Expectation;
   outcome: Outcome;
   tries: number;
   /** tries that connected (directly or relayed) */
@@ -93,6 +102,10 @@ export interface Cell {
   timeToDirectMs: { median: number | null; max: number | null; samples: number[] };
   /** connected tries / tries with its 95 % Wilson score interval */
   successRate: { rate: number; low: number; high: number };
+  /** for a success-rate expectation: the tries that count (connected, by `path` when named), their
+   * Wilson interval, whether the expectation holds (the interval reaches `atLeast`) and whether it is
+   * confirmed (the whole interval is at or above it) */
+  rate?: { atLeast: number; path?: string; successes: number; low: number; high: number; holds: boolean; confirmed: boolean };
   match: boolean;
   /** distinct reasons of the tries that did not connect: the errors' first, then the clean failures' */
   reasons: string[];
@@ -122,6 +135,52 @@ export interface HostFacts {
   cpus: number;
 }
 
+/** A run's summary over a set of cells (all of them, or one agent's). */
+export interface Summary {
+  cells: number;
+  matched: number;
+  mismatched: number;
+  errored: number;
+  flaky: number;
+  /** cells won by each path */
+  paths: Record<string, number>;
+  /** per strategy step after the first: cells it won (every earlier step had failed there) */
+  rescued: Array<{ path: string; cells: number; of: number }>;
+}
+
+/** The spread of time-to-direct over every connected try (ms). */
+export interface TimeDistribution {
+  n: number;
+  median: number | null;
+  p90: number | null;
+  max: number | null;
+}
+
+/** An agent of the run, as the report describes it. */
+export interface AgentReport {
+  name: string;
+  description: string | null;
+  /** its manifest or peer executable (relative to natmatrix's folder when inside it) */
+  source: string;
+  verdict: VerdictRule;
+  timing: Timing;
+  /** null: the agent runs without a rendezvous */
+  rendezvousScope: RendezvousScope | null;
+  services: string[];
+  sockets: 'one' | 'many';
+  peerCheck: boolean;
+  strategy: string[] | null;
+  summary: Summary;
+  timeToDirect: TimeDistribution;
+}
+
+/** A pairing where agents came to different outcomes (or paths). */
+export interface AgentDifference {
+  a: string;
+  b: string;
+  byAgent: Record<string, { outcome: Outcome; path: string | null; successes: number; tries: number }>;
+}
+
 export interface Report {
   tool: 'natmatrix';
   version: string;
@@ -131,9 +190,11 @@ export interface Report {
   startedAt: string;
   durationMs: number;
   host: HostFacts;
-  options: { tries: number; timeoutMs: number; jobs: number };
-  /** the agent's fallback steps in order (the scenario's `strategy`), or null for a single-path agent */
+  options: { tries: number; timeoutMs: number; jobs: number; observe: boolean };
+  /** the (first) agent's fallback steps in order (its `strategy`), or null for a single-path agent */
   strategy: string[] | null;
+  /** every agent of the run (one unless the scenario or the command line named several) */
+  agents: AgentReport[];
   natTypes: NatTypeInfo[];
   /** side A NAT names, in row order */
   rows: string[];
@@ -141,19 +202,13 @@ export interface Report {
   cols: string[];
   cells: Cell[];
   /** lanes isolated on the internet bridge (enforced: false when the kernel lacks the nft bridge
-   * family), and IPv4 packets dropped there for crossing from one lane to another, by lane */
-  isolation: { enforced: boolean; crossLaneDrops: Record<number, number> };
-  summary: {
-    cells: number;
-    matched: number;
-    mismatched: number;
-    errored: number;
-    flaky: number;
-    /** cells won by each path */
-    paths: Record<string, number>;
-    /** per strategy step after the first: cells it won (every earlier step had failed there) */
-    rescued: Array<{ path: string; cells: number; of: number }>;
-  };
+   * family), IPv4 packets dropped there for crossing from one lane to another (by lane), and the
+   * internet's depth: packets with a TTL of internetHops or less die on the bridge (lowTtlDrops) */
+  isolation: { enforced: boolean; crossLaneDrops: Record<number, number>; internetHops: number; lowTtlDrops: number };
+  /** over every agent's cells (rescue counts only for a single agent: see agents[].summary) */
+  summary: Summary;
+  /** with several agents: the pairings where they differ */
+  comparison: AgentDifference[];
   /** absolute path of the run folder */
   outDir: string;
 }

@@ -18,10 +18,11 @@ const DECLARED: Record<string, [string, string]> = {
   'adm-apdf': ['address-dependent', 'address-and-port-dependent'],
   'apdm-eif': ['address-and-port-dependent', 'endpoint-independent'],
   'apdm-adf': ['address-and-port-dependent', 'address-dependent'],
+  'dmz-host': ['endpoint-independent', 'endpoint-independent'],
 };
 
 if (needsRoot(test)) {
-  test.serial('npm run classify: all nine RFC 4787 combinations and DMZ measure as declared', async (t) => {
+  test.serial('npm run classify: all nine RFC 4787 combinations, DMZ and DMZ host measure as declared', async (t) => {
     const before = await namespaces();
     const r = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/classify-cli.ts'), '--json'], { reject: false, cwd: ROOT });
     t.is(r.exitCode, 0, r.stderr);

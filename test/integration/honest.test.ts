@@ -31,9 +31,20 @@ if (needsRoot(test)) {
     t.is(await reach(l0!.a.router, p.rendezvous.ip), 'refused', 'the public node is reachable');
     t.is(await reach(l0!.a.router, l1!.a.wanIp), 'dropped', 'another lane is not');
     t.is(await reach(l1!.b.router, l0!.b.wanIp), 'dropped', 'nor the other way');
-    const drops = await lab.crossLaneDrops();
+    const drops = (await lab.bridgeDrops()).crossLane;
     t.true((drops[0] ?? 0) > 0, JSON.stringify(drops));
     t.true((drops[1] ?? 0) > 0, JSON.stringify(drops));
+    // the internet's depth: a datagram whose TTL is meant to open only its own NAT dies on the bridge
+    const send = (ttl: number) => {
+      const js = `const s = require('dgram').createSocket('udp4'); s.bind(() => { s.setTTL(${ttl}); let n = 0; const go = () => s.send('x', 9, '${l0!.b.wanIp}', () => (++n < 3 ? go() : s.close())); go(); });`;
+      const [nsenter, ...args] = inNs(l0!.a.router);
+      return runProc(nsenter!, [...args, process.execPath, '-e', js]);
+    };
+    t.is(p.internetHops, 8);
+    await send(64);
+    t.is((await lab.bridgeDrops()).lowTtl, 0);
+    await send(5);
+    t.is((await lab.bridgeDrops()).lowTtl, 3);
   });
 
   test('an agent that claims a peer its partner cannot be is an error naming it, not a connection', async (t) => {

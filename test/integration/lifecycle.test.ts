@@ -85,7 +85,8 @@ if (needsRoot(test)) {
     run.kill('SIGKILL');
     await run;
     t.true((await namespaces(`nmx-${runId}-`)).length > 0, 'a SIGKILL leaves the lab behind: nothing can run then');
-    const c = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/clean.ts')], { reject: false });
+    // its own run only: a clean of every nmx-* namespace would take down other runs on the machine
+    const c = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/clean.ts'), runId], { reject: false });
     t.is(c.exitCode, 0, c.stderr);
     t.deepEqual(await namespaces(`nmx-${runId}-`), []);
     t.deepEqual(processesOfRun(runId), [], 'clean ended the orphaned agents and rendezvous');

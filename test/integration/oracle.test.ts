@@ -11,7 +11,8 @@ import { buildLab } from '../../harness/lab.ts';
 import { NAT_TYPES } from '../../harness/nat.ts';
 import { nsRun } from '../../harness/netns.ts';
 import { topologyPlan } from '../../harness/plan.ts';
-import { resetRouter, startDaemon } from '../../harness/run.ts';
+import { resetRouter } from '../../harness/router.ts';
+import { startDaemon } from '../../harness/supervise.ts';
 import { Teardown } from '../../harness/teardown.ts';
 import { needsRoot } from './helpers.ts';
 
@@ -30,7 +31,7 @@ function verdict(output: string, what: 'Mapping' | 'Filtering'): string {
 const hasCoturn = async () => (await execa('sh', ['-c', 'command -v turnutils_natdiscovery && command -v turnserver'], { reject: false })).exitCode === 0;
 
 if (needsRoot(test)) {
-  test('coturn natdiscovery, classify and the registry agree on DMZ and all nine RFC 4787 combinations', async (t) => {
+  test('coturn natdiscovery, classify and the registry agree on DMZ, DMZ host and all nine RFC 4787 combinations', async (t) => {
     t.true(await hasCoturn(), 'coturn is missing: sudo npm run setup installs it');
     const teardown = new Teardown();
     const state = mkdtempSync(join(tmpdir(), 'natmatrix-turn-'));

@@ -13,6 +13,7 @@ function exit(role: 'a' | 'b', stdout: string, over: Partial<AgentExit> = {}): A
     exitCode: 0,
     signal: null,
     timedOut: false,
+    stopped: false,
     durationMs: 123,
     verdict,
     verdictProblem: problem,
@@ -221,6 +222,7 @@ let tryNo = 0;
 function attempt(outcome: Outcome, timeToDirectMs: number | null = null, reason: string | null = null): Attempt {
   const ok = exit('a', okLine(1));
   return {
+    agent: 'udp-punch',
     a: 'full-cone',
     b: 'symmetric',
     try: ++tryNo,
@@ -418,4 +420,73 @@ test('peerAddress: IPv4 and bracketed IPv6 endpoints', (t) => {
   t.is(peerAddress('[2001:db8::1]:443'), '2001:db8::1');
   t.is(peerAddress('203.0.113.21'), null);
   t.is(peerAddress('host:80'), null);
+});
+
+// ---------------------------------------------------------------------------------------------
+// who decides: verdict rules a, b, either
+
+const stoppedExit = (role: 'a' | 'b') => exit(role, '', { exitCode: null, signal: 'SIGTERM', stopped: true });
+
+test('rule a: only a\'s verdict counts, a server ended by the harness is no fault, its peer is not checked', (t) => {
+  const v = judgeTry(claims('a', '203.0.113.21:40000'), stoppedExit('b'), DEADLINE, VIEWS, { rule: 'a' });
+  t.deepEqual([v.outcome, v.path, v.timeToDirectMs, v.reason], ['direct', 'direct-udp', 5, null]);
+  const failed = judgeTry(exit('a', failLine('refused'), { exitCode: 1 }), stoppedExit('b'), DEADLINE, VIEWS, { rule: 'a' });
+  t.deepEqual([failed.outcome, failed.reason], ['failed', 'a: refused']);
+  // a server that never printed a verdict and ended by itself cleanly is fine too
+  t.is(judgeTry(claims('a', '203.0.113.21:1'), exit('b', '', { exitCode: 0 }), DEADLINE, VIEWS, { rule: 'a' }).outcome, 'direct');
+});
+
+test('rule a: the side that does not decide is still a fault when it crashes, is killed by something else, or hangs', (t) => {
+  const crashed = judgeTry(claims('a', '203.0.113.21:1'), exit('b', '', { exitCode: 139 }), DEADLINE, VIEWS, { rule: 'a' });
+  t.is(crashed.outcome, 'error');
+  t.regex(crashed.reason ?? '', /agent b crashed: exit code 139/);
+  t.is(judgeTry(claims('a', '203.0.113.21:1'), exit('b', '', { exitCode: null, signal: 'SIGKILL' }), DEADLINE, VIEWS, { rule: 'a' }).outcome, 'error');
+  t.regex(judgeTry(exit('a', '', { timedOut: true, exitCode: null, signal: 'SIGKILL' }), stoppedExit('b'), DEADLINE, VIEWS, { rule: 'a' }).reason ?? '', /agent a hung/);
+  // a's lie is caught even though b is not asked
+  t.regex(judgeTry(claims('a', '198.51.100.9:1'), stoppedExit('b'), DEADLINE, VIEWS, { rule: 'a' }).reason ?? '', /agent a says it connected to 198\.51\.100\.9:1, which is not its partner/);
+});
+
+test('rule b mirrors rule a', (t) => {
+  t.is(judgeTry(stoppedExit('a'), claims('b', '203.0.113.20:1'), DEADLINE, VIEWS, { rule: 'b' }).outcome, 'direct');
+  t.is(judgeTry(claims('a', '203.0.113.21:1'), exit('b', failLine('no'), { exitCode: 1 }), DEADLINE, VIEWS, { rule: 'b' }).outcome, 'failed');
+});
+
+test('rule either: one connected side is enough, the other (ended by the harness) does not count; both failing is failed', (t) => {
+  const v = judgeTry(stoppedExit('a'), claims('b', '203.0.113.20:1'), DEADLINE, VIEWS, { rule: 'either' });
+  t.deepEqual([v.outcome, v.reason], ['direct', null]);
+  const both = judgeTry(exit('a', failLine('x'), { exitCode: 1 }), exit('b', failLine('y'), { exitCode: 1 }), DEADLINE, VIEWS, { rule: 'either' });
+  t.deepEqual([both.outcome, both.reason], ['failed', 'a: x; b: y']);
+  t.is(judgeTry(exit('a', '', { exitCode: 5 }), claims('b', '203.0.113.20:1'), DEADLINE, VIEWS, { rule: 'either' }).outcome, 'error', 'a fault is never hidden');
+  const paths = judgeTry(claims('a', '203.0.113.21:1', 'relayed'), claims('b', '203.0.113.20:1'), DEADLINE, VIEWS, { rule: 'either' });
+  t.regex(paths.reason ?? '', /disagree on the path/);
+});
+
+test('budget timing: without a reported time, a connected try takes the deciding side\'s time from its start', (t) => {
+  const quiet = (role: 'a' | 'b', ms: number) => exit(role, JSON.stringify({ ok: true, path: 'direct-udp', peer: role === 'a' ? '203.0.113.21:1' : '203.0.113.20:1' }), { durationMs: ms });
+  t.is(judgeTry(quiet('a', 800), quiet('b', 650), DEADLINE, VIEWS, { measuredTime: true }).timeToDirectMs, 650);
+  t.is(judgeTry(quiet('a', 800), quiet('b', 650), DEADLINE, VIEWS).timeToDirectMs, null, 'window timing never guesses');
+  t.is(judgeTry(claims('a', '203.0.113.21:1'), quiet('b', 650), DEADLINE, VIEWS, { measuredTime: true }).timeToDirectMs, 5, 'a reported time wins');
+});
+
+// ---------------------------------------------------------------------------------------------
+// success rates and observe-only cells
+
+test('judgeCell: a rate expectation holds unless its interval lies below; flaky tries are what it expects', (t) => {
+  const tries = [attempt('direct', 5), attempt('failed'), attempt('direct', 6), attempt('failed')];
+  const c = judgeCell('x', 'y', { atLeast: 0.5 }, tries, 'e');
+  t.true(c.flaky);
+  t.true(c.match);
+  t.like(c.rate, { successes: 2, holds: true, confirmed: false });
+  const byPath = judgeCell('x', 'y', { atLeast: 0.5, path: 'direct-tcp' }, tries, 'e');
+  t.like(byPath.rate, { successes: 0, path: 'direct-tcp' });
+  t.false(byPath.match, '0 of 4 refutes 50 %: the interval ends at 0.49');
+  const refuted = judgeCell('x', 'y', { atLeast: 0.9 }, [attempt('failed'), attempt('failed'), attempt('failed'), attempt('failed'), attempt('failed')], 'e');
+  t.false(refuted.match);
+  t.false(judgeCell('x', 'y', { atLeast: 0.1 }, [attempt('direct', 1), attempt('error')], 'e').match, 'an error is a fault, never a rate');
+});
+
+test('judgeCell: observe-only cells match whatever happened, except a fault', (t) => {
+  t.true(judgeCell('x', 'y', null, [attempt('failed')], 'e').match);
+  t.true(judgeCell('x', 'y', null, [attempt('direct', 3), attempt('failed')], 'e').match);
+  t.false(judgeCell('x', 'y', null, [attempt('error')], 'e').match);
 });

@@ -1,6 +1,6 @@
 // NAT registry (names, aliases, RFC 4787 behaviour) and the nft ruleset renderer.
 import test from 'ava';
-import { NAT_TYPES, findNat, natInfo, natNames, renderRuleset, type NatType, type RouterVars } from '../../harness/nat.ts';
+import { NAT_TYPES, findNat, natInfo, natNames, portAllocationOf, renderRuleset, type NatType, type RouterVars } from '../../harness/nat.ts';
 import type { Filtering, Mapping } from '../../harness/types.ts';
 
 const EI: Mapping = 'endpoint-independent';
@@ -48,12 +48,23 @@ const count = (text: string, needle: string) => text.split(needle).length - 1;
 // ---------------------------------------------------------------------------------------------
 // registry
 
-test('registry: the five classic types first, then the rest of the RFC 4787 grid, each combination once', (t) => {
+test('registry: the five classic types first, then the rest of the RFC 4787 grid, each combination once, then the DMZ host', (t) => {
   t.deepEqual(natNames().slice(0, 5), TABLE.map(([n]) => n));
-  t.is(NAT_TYPES.length, 10);
-  const grid = NAT_TYPES.filter((n) => n.name !== 'dmz').map((n) => `${n.mapping}/${n.filtering}`);
+  t.is(NAT_TYPES.length, 11);
+  const grid = NAT_TYPES.filter((n) => !n.name.startsWith('dmz')).map((n) => `${n.mapping}/${n.filtering}`);
   t.is(new Set(grid).size, 9, 'all nine mapping × filtering combinations, none twice');
-  t.deepEqual(natNames().slice(5), ['adm-eif', 'adm-adf', 'adm-apdf', 'apdm-eif', 'apdm-adf', 'cloud-eip']);
+  t.deepEqual(natNames().slice(5), ['adm-eif', 'adm-adf', 'adm-apdf', 'apdm-eif', 'apdm-adf', 'dmz-host', 'cloud-eip']);
+});
+
+test('dmz-host forwards every new inbound UDP/TCP flow to the host, port unchanged, and masquerades outbound; no knobs', (t) => {
+  const t0 = findNat('dmz-host')!;
+  t.deepEqual([t0.mapping, t0.filtering, portAllocationOf(t0)], ['endpoint-independent', 'endpoint-independent', 'preserve']);
+  const rules = renderRuleset(t0, { WAN: 'wan', LAN: 'lan', WAN_IP: '203.0.113.20', HOST_IP: '10.0.1.10', HOST_PORT: 40000, LAN_NET: '10.0.1.0/24', DMZ_PORT: 41000 });
+  t.regex(rules, /iifname \$WAN meta l4proto \{ tcp, udp \} dnat ip to \$HOST_IP\n/);
+  t.regex(rules, /oifname \$WAN masquerade persistent/);
+  t.false(rules.includes('DMZ_PORT'), 'every port, not one');
+  t.is(findNat('dmz-host:hairpin'), undefined);
+  t.is(findNat('dmz-host+symmetric')?.layers?.home.name, 'dmz-host', 'a DMZ host behind a carrier NAT is a double NAT');
 });
 
 test('canonical behaviour names are aliases of the friendly ones', (t) => {

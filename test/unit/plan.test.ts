@@ -276,7 +276,7 @@ test('partnerViews: each side sees its partner at the partner router\'s public a
   t.deepEqual(v.a, { partner: 'b', addresses: [p.lanes[1]!.b.wanIp], services: serviceAddresses(p) });
   t.deepEqual(v.b, { partner: 'a', addresses: [p.lanes[1]!.a.wanIp], services: serviceAddresses(p) });
   t.notDeepEqual(v.a.addresses, partnerViews(p, p.lanes[0]!, att).a.addresses, 'another lane is another partner');
-  t.deepEqual(serviceAddresses(p), ['203.0.113.10', '203.0.113.11']);
+  t.deepEqual(serviceAddresses(p), ['203.0.113.10', '203.0.113.11', '203.0.113.12', '203.0.113.13']);
 
   const same = parseScenario({ name: 'ss', description: 'd', a: ['full-cone:hairpin'], b: ['same-site'], expectModel: 'udp-punch' }, '/tmp/x.ts');
   const ps = plan(same, { runId: RUN, cpus: 2 });

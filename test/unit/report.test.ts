@@ -6,7 +6,7 @@ import { outcomeOfPath, type AgentExit, type Attempt, type Cell, type Expected, 
 // ---------------------------------------------------------------------------------------------
 // fixture builders
 
-type CellSpec = Pick<Cell, 'a' | 'b' | 'expected'> & Partial<Cell>;
+type CellSpec = Pick<Cell, 'a' | 'b'> & { expected: Expected } & Partial<Omit<Cell, 'expected'>>;
 
 const outcomeOf = (e: Expected): Outcome => (e === 'failed' || e === 'direct' || e === 'relayed' ? e : outcomeOfPath(e));
 
@@ -19,6 +19,7 @@ function cell(spec: CellSpec): Cell {
   const successes = spec.successes ?? (connected ? tries : 0);
   const errors = spec.errors ?? (outcome === 'error' ? 1 : 0);
   return {
+    agent: '',
     outcome,
     tries,
     successes,
@@ -47,13 +48,15 @@ function report(rows: string[], cols: string[], cells: Cell[], strategy: string[
     startedAt: '2025-01-01T12:00:00.000Z',
     durationMs: 12_345,
     host: { kernel: '6.8.0-40-generic', nft: 'v1.0.9', iproute2: '6.1.0', conntrack: '1.4.8', node: 'v20.20.2', cpus: 8 },
-    options: { tries: 3, timeoutMs: 5000, jobs: 4 },
+    options: { tries: 3, timeoutMs: 5000, jobs: 4, observe: false },
     strategy,
     natTypes: [],
     rows,
     cols,
     cells,
-    isolation: { enforced: true, crossLaneDrops: {} },
+    agents: [],
+    comparison: [],
+    isolation: { enforced: true, crossLaneDrops: {}, internetHops: 8, lowTtlDrops: 0 },
     summary: summarize(cells, strategy),
     outDir: '/tmp/runs/20250101-120000-abcd',
   };
@@ -400,13 +403,13 @@ test('a cell expecting a path matches only when that path won', (t) => {
 });
 
 test('an error cell whose first try failed cleanly shows the error, not the clean failure, in terminal and markdown', (t) => {
-  const base = { a: 'symmetric', b: 'full-cone', lane: 0, path: null, timeToDirectMs: null, notes: [] as string[], evidence: 'cells/x/try-1' };
-  const exit: AgentExit = { role: 'a', exitCode: 1, signal: null, timedOut: false, durationMs: 1, verdict: null, verdictProblem: null, leftover: [], stderrTail: '', stdout: '', stderr: '' };
+  const base = { agent: 'udp-punch', a: 'symmetric', b: 'full-cone', lane: 0, path: null, timeToDirectMs: null, notes: [] as string[], evidence: 'cells/x/try-1' };
+  const exit: AgentExit = { role: 'a', exitCode: 1, signal: null, timedOut: false, stopped: false, durationMs: 1, verdict: null, verdictProblem: null, leftover: [], stderrTail: '', stdout: '', stderr: '' };
   const tries: Attempt[] = [
     { ...base, try: 1, outcome: 'failed' as const, reason: 'a: no pong within 600 ms; b: no pong within 600 ms', agents: { a: exit, b: { ...exit, role: 'b' as const } } },
     { ...base, try: 2, outcome: 'error' as const, reason: 'agent b crashed: exit code 7', agents: { a: exit, b: { ...exit, role: 'b' as const } } },
   ];
-  const c = judgeCell('symmetric', 'full-cone', 'direct', tries, 'cells/x');
+  const c = judgeCell('symmetric', 'full-cone', 'direct', tries, 'cells/x', 'udp-punch');
   const r = report(['symmetric'], ['full-cone'], [c]);
   const text = renderTerminal(r, { color: false });
   t.regex(text, /✗ symmetric × full-cone: expected direct, got error \(0\/2\)\n {4}agent b crashed: exit code 7\n/);
@@ -417,10 +420,12 @@ test('an error cell whose first try failed cleanly shows the error, not the clea
 test('isolation: cross-lane drops and unisolated lanes are said in terminal and markdown; nothing when all is well', (t) => {
   t.false(renderTerminal(allMatched, { color: false }).includes('lane'));
   t.false(renderMarkdown(allMatched).includes('isolat'));
-  const leaky = { ...allMatched, isolation: { enforced: true, crossLaneDrops: { 0: 3, 4: 1 } } };
+  const leaky = { ...allMatched, isolation: { enforced: true, crossLaneDrops: { 0: 3, 4: 1 }, internetHops: 8, lowTtlDrops: 0 } };
   const line = 'lane isolation dropped 4 packets sent from one pairing\'s lane to another\'s (lanes 0, 4): an agent aimed outside its pairing';
   t.true(renderTerminal(leaky, { color: false }).includes(`\n${line}\n`));
   t.true(renderMarkdown(leaky).includes(`- ${line}\n`));
-  const open = { ...allMatched, isolation: { enforced: false, crossLaneDrops: {} } };
+  const open = { ...allMatched, isolation: { enforced: false, crossLaneDrops: {}, internetHops: 8, lowTtlDrops: 0 } };
+  const shallow = { ...allMatched, isolation: { enforced: true, crossLaneDrops: {}, internetHops: 8, lowTtlDrops: 12 } };
+  t.true(renderTerminal(shallow, { color: false }).includes("the internet's depth (8 routers) dropped 12 packets sent with a TTL too low to cross it"));
   t.regex(renderTerminal(open, { color: false }), /lanes not isolated: this kernel has no nft bridge family/);
 });

@@ -12,10 +12,11 @@ import {
   listScenarios,
   loadScenario,
   parseScenario,
+  type Scenario,
   type ScenarioInput,
 } from '../../harness/scenario.ts';
 
-const KNOWN = 'dmz, full-cone (eim-eif), address-restricted (eim-adf), port-restricted (eim-apdf), symmetric (apdm-apdf), adm-eif, adm-adf, adm-apdf, apdm-eif, apdm-adf, cloud-eip';
+const KNOWN = 'dmz, full-cone (eim-eif), address-restricted (eim-adf), port-restricted (eim-apdf), symmetric (apdm-apdf), adm-eif, adm-adf, adm-apdf, apdm-eif, apdm-adf, dmz-host, cloud-eip';
 const FILE = '/tmp/x.ts';
 
 const base = (): ScenarioInput => ({
@@ -41,6 +42,16 @@ test.after.always(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
+/** The one agent of a scenario, as peer and rendezvous files (the shape scenarios spell it in). */
+function agentOf(s: Scenario): { peer: string; rendezvous: string | null } {
+  t_one(s);
+  const x = s.agents[0]!;
+  return { peer: x.peer.a, rendezvous: x.rendezvous };
+}
+function t_one(s: Scenario): void {
+  if (s.agents.length !== 1) throw new Error(`${s.name} has ${s.agents.length} agents`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // shipped scenarios
 
@@ -62,7 +73,7 @@ test('every shipped scenario loads and validates', async (t) => {
     t.true(s.timeoutMs >= 50);
     t.true(s.description.length > 0);
     const allowed = ['direct', 'relayed', 'failed', ...PATHS];
-    for (const a of s.a) for (const b of s.b) t.true(allowed.includes(expectedOf(s, a, b)), `${name}: ${a} × ${b}`);
+    for (const a of s.a) for (const b of s.b) t.true(allowed.includes(expectedOf(s, a, b) as string), `${name}: ${a} × ${b}`);
   }
 });
 
@@ -92,7 +103,7 @@ test('symmetric-vs-cone: 1×3, expected direct, direct, failed', async (t) => {
 
 test('shipped scenarios use the default agent', async (t) => {
   const s = await loadScenario('cone-vs-cone');
-  t.deepEqual(s.agent, DEFAULT_AGENT);
+  t.deepEqual(agentOf(s), DEFAULT_AGENT);
   t.is(DEFAULT_AGENT.peer, resolve(ROOT, 'agents/udp-punch/peer.ts'));
   t.is(DEFAULT_AGENT.rendezvous, resolve(ROOT, 'agents/udp-punch/rendezvous.ts'));
 });
@@ -105,7 +116,7 @@ test('a minimal scenario gets the defaults: tries 1, timeoutMs 1000, default age
   t.is(s.tries, 1);
   t.is(s.timeoutMs, 1000);
   t.is(s.file, FILE);
-  t.deepEqual(s.agent, DEFAULT_AGENT);
+  t.deepEqual(agentOf(s), DEFAULT_AGENT);
   t.is(expectedOf(s, 'symmetric', 'port-restricted'), 'failed');
 });
 
@@ -117,9 +128,9 @@ test('given tries and timeoutMs are kept', (t) => {
 
 test('agent paths resolve relative to the scenario file folder', (t) => {
   const s = parseScenario({ ...base(), agent: { peer: './bin/peer.ts', rendezvous: '../shared/rdv.mjs' } }, '/srv/lab/scenarios/x.ts');
-  t.deepEqual(s.agent, { peer: '/srv/lab/scenarios/bin/peer.ts', rendezvous: '/srv/lab/shared/rdv.mjs' });
+  t.deepEqual(agentOf(s), { peer: '/srv/lab/scenarios/bin/peer.ts', rendezvous: '/srv/lab/shared/rdv.mjs' });
   const abs = parseScenario({ ...base(), agent: { peer: '/opt/p.js', rendezvous: 'r.js' } }, '/srv/y.json');
-  t.deepEqual(abs.agent, { peer: '/opt/p.js', rendezvous: '/srv/r.js' });
+  t.deepEqual(agentOf(abs), { peer: '/opt/p.js', rendezvous: '/srv/r.js' });
 });
 
 test('aliases and any letter case are accepted as NAT names', (t) => {
@@ -311,7 +322,7 @@ test('loadScenario: a .ts file with a plain default export loads, agent paths re
   t.is(s.file, file);
   t.is(s.tries, 2);
   t.is(s.timeoutMs, 1000);
-  t.deepEqual(s.agent, { peer: join(tmp, 'agent/peer.ts'), rendezvous: join(tmp, 'agent/rdv.ts') });
+  t.deepEqual(agentOf(s), { peer: join(tmp, 'agent/peer.ts'), rendezvous: join(tmp, 'agent/rdv.ts') });
 });
 
 test('loadScenario: a .json file loads and is validated', async (t) => {
@@ -320,7 +331,7 @@ test('loadScenario: a .json file loads and is validated', async (t) => {
   const s = await loadScenario(good);
   t.is(s.name, 'from-json');
   t.is(s.timeoutMs, 300);
-  t.deepEqual(s.agent, DEFAULT_AGENT);
+  t.deepEqual(agentOf(s), DEFAULT_AGENT);
 
   const bad = join(tmp, 'bad.json');
   await writeFile(bad, JSON.stringify({ ...base(), a: ['nat-x'] }));

@@ -1,0 +1,59 @@
+// The error classes that decide natmatrix's exit codes, in one place. Anything the user can fix (a
+// bad option, a malformed scenario or manifest, a missing tool, not root) is exit 2 with one line; a
+// failure of the run itself is exit 3.
+
+/** Exit codes of every natmatrix command. */
+export const EXIT = { ok: 0, mismatch: 1, usage: 2, error: 3 } as const;
+
+/** A problem with what the user asked for (exit code 2). */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** The environment cannot run a lab (exit code 2). */
+export class EnvironmentError extends Error {
+  override name = 'EnvironmentError';
+}
+
+/** The routers of a lab misbehave (--verify): no matrix is reported (exit 2). */
+export class VerifyError extends Error {
+  override name = 'VerifyError';
+}
+
+/** A problem of the run itself rather than of one cell: a lane that cannot be built, a capture that
+ * won't start (exit 3). */
+export class RunError extends Error {
+  override name = 'RunError';
+}
+
+/** The shape of a zod issue that flattening needs (zod's own types differ between its versions). */
+interface Issue {
+  code: string;
+  path: PropertyKey[];
+  message: string;
+  errors?: Issue[][];
+}
+
+/**
+ * One line per problem, "field.path: message". For a value that fits no branch of a union, the issues
+ * of the branch of its own kind (an object for an object, a string for a string) say what is wrong with
+ * it, not "Invalid input".
+ */
+export function issueLines(issues: readonly Issue[], prefix: PropertyKey[] = []): string[] {
+  return issues.flatMap((i) => {
+    const path = [...prefix, ...i.path];
+    if (i.code === 'invalid_union' && i.errors?.length) {
+      const fitting = i.errors.filter((branch) => !branch.some((x) => x.code === 'invalid_type' && x.path.length === 0));
+      if (fitting.length === 1) return issueLines(fitting[0]!, path);
+      // several object branches: the one the value got furthest into (unknown or missing keys at its
+      // top say it is the wrong branch)
+      const score = (branch: Issue[]) =>
+        Math.max(...branch.map((x) => x.path.length)) -
+        (branch.some((x) => x.code === 'unrecognized_keys' && x.path.length === 0) ? 10 : 0) -
+        (branch.some((x) => x.code === 'invalid_type' && x.path.length === 1 && /received undefined/.test(x.message)) ? 5 : 0);
+      const ranked = [...fitting].sort((x, y) => score(y) - score(x));
+      if (ranked.length > 1 && score(ranked[0]!) > score(ranked[1]!)) return issueLines(ranked[0]!, path);
+    }
+    return [`${path.length ? path.map(String).join('.') : '(top level)'}: ${i.message}`];
+  });
+}
