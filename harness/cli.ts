@@ -169,7 +169,8 @@ async function main(argv: string[]): Promise<number> {
   if (o.list) {
     for (const name of listScenarios()) {
       const s = await loadScenario(name);
-      console.log(`${name.padEnd(22)} ${s.a.length}×${s.b.length}, ${s.tries} tries  ${s.description}`);
+      const agents = s.agents.length > 1 ? `, agents ${s.agents.map((x) => x.name).join(' + ')}` : '';
+      console.log(`${name.padEnd(22)} ${s.a.length}×${s.b.length}, ${s.tries} tries${agents}  ${s.description}`);
     }
     return EXIT.ok;
   }

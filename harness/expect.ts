@@ -42,8 +42,11 @@ const natMatchSchema = z
     /** one behaviour, or a list of them (any matches) */
     mapping: behaviours.optional(),
     filtering: behaviours.optional(),
-    /** NAT type names (or aliases); knobs after a colon are ignored when matching ("symmetric" matches "symmetric:hairpin") */
+    /** NAT type names (or aliases): a name without knobs matches the type with any knobs ("symmetric"
+     * matches "symmetric:hairpin"), a name with knobs only that exact type */
     type: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    /** the router forwards no UDP (":no-udp") */
+    noUdp: z.boolean().optional(),
   })
   .strict()
   .superRefine((m, ctx) => {
@@ -75,15 +78,19 @@ export const expectationModelSchema = z.union([
 
 export type ExpectationModel = { model: Model } | { rules: Rule[] };
 
-const baseName = (name: string) => findNat(name)?.name.split(':')[0] ?? name;
 
 function sideMatches(m: z.output<typeof natMatchSchema> | undefined, t: NatType): boolean {
   if (!m) return true;
   const among = (want: string | string[] | undefined, got: string) => want === undefined || (typeof want === 'string' ? want === got : want.includes(got));
   if (!among(m.mapping, t.mapping) || !among(m.filtering, t.filtering)) return false;
+  if (m.noUdp !== undefined && m.noUdp !== (t.noUdp === true)) return false;
   if (m.type !== undefined) {
-    const names = (typeof m.type === 'string' ? [m.type] : m.type).map(baseName);
-    if (!names.includes(t.name.split(':')[0]!) && !names.includes(t.name)) return false;
+    const base = t.name.split(':')[0]!;
+    const fits = (typeof m.type === 'string' ? [m.type] : m.type).some((n) => {
+      const want = findNat(n)?.name ?? n;
+      return want.includes(':') ? want === t.name : want === base || want === t.name;
+    });
+    if (!fits) return false;
   }
   return true;
 }

@@ -165,6 +165,9 @@ export async function startRelay(lab: Lab, cmd: string[], outDir: string, teardo
   return { ...startService(lab, cmd, 'relay agent', env, outDir, 'relay', teardown), ca: cert };
 }
 
+/** Where no TURN relay may send (RFC 1918, RFC 6598 shared space, link-local). */
+const PRIVATE_RANGES = ['10.0.0.0-10.255.255.255', '172.16.0.0-172.31.255.255', '192.168.0.0-192.168.255.255', '100.64.0.0-100.127.255.255', '169.254.0.0-169.254.255.255'];
+
 export const STUN_PORT = 3478;
 /** TURN relay addresses are allocated from this port range on the STUN/TURN address. */
 export const TURN_PORTS = { min: 40_000, max: 49_999 };
@@ -199,6 +202,12 @@ export async function startStunTurn(lab: Lab, withTurn: boolean, outDir: string,
     '--relay-ip', stunIp, '--min-port', String(TURN_PORTS.min), '--max-port', String(TURN_PORTS.max), '--fingerprint', '--no-multicast-peers',
     '--pidfile', join(state, 'turnserver.pid'), '--db', join(state, 'turndb'), '--log-file', 'stdout', '--simple-log', '--no-software-attribute',
     ...(withTurn ? ['--lt-cred-mech', '--realm', realm, '--user', `${user}:${password}`] : ['--stun-only']),
+    // as deployed TURN servers are: no relaying into private ranges. Every ICE stack checks relay →
+    // partner's host candidate; coturn's send to an address it has no route to otherwise tears the
+    // whole allocation down (then 438 "Wrong nonce", then 400), so one such pair kills every relayed one
+    ...PRIVATE_RANGES.flatMap((r) => ['--denied-peer-ip', r]),
+    // a line per session and allocation: the evidence when a relayed try fails
+    '--verbose',
   ];
   const d = startDaemon(p.rendezvous.ns, argv, {
     label: 'turnserver (STUN/TURN)',

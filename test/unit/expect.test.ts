@@ -53,3 +53,10 @@ test('a side may list behaviours (any matches), and a rule may carry a note', (t
   t.is(expectedByRules(r, nat('adm-eif'), nat('symmetric')), 'failed');
   t.is(expectedByRules(r, nat('full-cone'), nat('symmetric')), 'direct');
 });
+
+test('a type with knobs matches only that exact type; noUdp matches routers that drop UDP', (t) => {
+  const r = rules([{ a: { type: 'port-restricted:no-udp' }, expect: 'relayed' }, { a: { noUdp: true }, expect: 'failed' }, { expect: 'direct' }]);
+  t.is(expectedByRules(r, nat('port-restricted:no-udp'), nat('full-cone')), 'relayed');
+  t.is(expectedByRules(r, nat('port-restricted'), nat('full-cone')), 'direct', 'the plain type is another one');
+  t.is(expectedByRules(r, nat('symmetric:no-udp'), nat('full-cone')), 'failed');
+});

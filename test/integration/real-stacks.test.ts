@@ -1,0 +1,28 @@
+// Real stacks, unmodified behind small adapters: Holepunch's hyperdht and a WebRTC/ICE stack (werift,
+// with the run's STUN and TURN) beside natmatrix's own UDP agent, in one report. Each example installs
+// its own dependencies from the npm registry on first use (its manifest's check/install).
+import test from 'ava';
+import { cli, needsRoot, processesOfRun, readReport, runIdOf, tempDir } from './helpers.ts';
+
+if (needsRoot(test)) {
+  test('real-stacks: hyperdht and WebRTC beside udp-punch, each as its own rules say, and where they differ', async (t) => {
+    const out = tempDir('real-stacks');
+    const r = await cli(['real-stacks', '--tries', '1', '--out', out]);
+    t.is(r.exitCode, 0, r.all);
+    const report = readReport(out);
+    t.deepEqual(report.agents.map((x) => x.name), ['udp-punch', 'hyperdht', 'webrtc']);
+    t.deepEqual(report.agents.map((x) => x.timing.mode), ['window', 'budget', 'budget']);
+    t.deepEqual(report.agents[2]!.services, ['turn']);
+    const at = (agent: string, a: string, b: string) => report.cells.find((c) => c.agent === agent && c.a === a && c.b === b)!;
+    // the textbook's hardest pairing: udp-punch cannot, hyperdht punches it by the birthday paradox,
+    // ICE gets through only by TURN
+    t.deepEqual(['udp-punch', 'hyperdht', 'webrtc'].map((n) => at(n, 'symmetric', 'port-restricted').outcome), ['failed', 'direct', 'relayed']);
+    // two random NATs: hyperdht refuses them by design
+    t.deepEqual(['udp-punch', 'hyperdht', 'webrtc'].map((n) => at(n, 'symmetric', 'symmetric').outcome), ['failed', 'failed', 'relayed']);
+    t.true(report.cells.filter((c) => c.agent === 'webrtc').every((c) => c.successes === c.tries), 'ICE connects every pairing, through TURN where it must');
+    t.true(report.comparison.some((d) => d.a === 'symmetric' && d.b === 'port-restricted'));
+    t.regex(r.stdout, /agents differ on \d+ of 24 pairings/);
+    t.is(report.summary.errored, 0, 'every connected verdict named its partner (or the TURN server)');
+    t.deepEqual(processesOfRun(runIdOf(out)), []);
+  });
+}
