@@ -20,7 +20,16 @@ interface Case {
 const CASES: Case[] = [
   { scenario: 'symmetric-vs-cone', args: [], wallTargetMs: 2000 },
   { scenario: 'full-matrix', args: ['--tries', '1'], wallTargetMs: 5000 },
+  // two agents on one lab: about two runs' tries, not more (compare with the first row)
+  {
+    scenario: 'symmetric-vs-cone',
+    args: ['--agent', `ts=${join(ROOT, 'agents/udp-punch/natmatrix-agent.json')}`, '--agent', `py=${join(ROOT, 'agents/examples/python-udp-punch.json')}`],
+    wallTargetMs: 4000,
+  },
 ];
+
+/** "--agent ts=/…/natmatrix-agent.json" → "--agent ts=…" in the table */
+const shown = (args: string[]) => args.map((a) => a.replace(/=.*\//, '=…/')).join(' ');
 const TTD_TARGET_MS = 60;
 
 async function once(c: Case, out: string): Promise<{ wallMs: number; report: Report | null; exitCode: number | null }> {
@@ -52,7 +61,7 @@ async function main() {
       let ttdMax = 0;
       let expected = 0;
       for (let i = 0; i < runs; i++) {
-        const r = await once(c, join(tmp, `${c.scenario}-${i}`));
+        const r = await once(c, join(tmp, `${c.scenario}-${CASES.indexOf(c)}-${i}`));
         walls.push(r.wallMs);
         if (r.report) {
           const t = overallTimeToDirect(r.report.cells);
@@ -68,7 +77,7 @@ async function main() {
       allMet &&= met;
       const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
       rows.push([
-        `${c.scenario} ${c.args.join(' ')}`.trim(),
+        `${c.scenario} ${shown(c.args)}`.trim(),
         String(runs),
         s(wall),
         s(Math.min(...walls)),

@@ -13,7 +13,7 @@ test.serial('unknown scenario: one line listing the known ones, exit 2', async (
   const r = await cli(['no-such-scenario']);
   t.is(r.exitCode, 2);
   t.is(r.stderr.trim().split('\n').length, 1);
-  t.regex(r.stderr, /unknown scenario "no-such-scenario" \(known: binding-keepalive, binding-timeout, cgnat, cone-vs-cone, dmz, fallback, full-matrix, hairpin, matconnect, rfc4787-grid, rogue-rendezvous, symmetric-vs-cone, tcp-matrix;/);
+  t.regex(r.stderr, /unknown scenario "no-such-scenario" \(known: binding-keepalive, binding-timeout, cgnat, cone-vs-cone, dmz, fallback, full-matrix, hairpin, matconnect, real-stacks, rfc4787-grid, rogue-rendezvous, symmetric-vs-cone, tcp-matrix;/);
   await nothingLeft(t, before);
 });
 

@@ -73,7 +73,14 @@ test('every shipped scenario loads and validates', async (t) => {
     t.true(s.timeoutMs >= 50);
     t.true(s.description.length > 0);
     const allowed = ['direct', 'relayed', 'failed', ...PATHS];
-    for (const a of s.a) for (const b of s.b) t.true(allowed.includes(expectedOf(s, a, b) as string), `${name}: ${a} × ${b}`);
+    for (const agent of s.agents) {
+      for (const a of s.a) {
+        for (const b of s.b) {
+          const e = expectedOf(s, a, b, agent);
+          t.true(typeof e === 'object' && e !== null ? e.atLeast > 0 : allowed.includes(e as string), `${name}/${agent.name}: ${a} × ${b}`);
+        }
+      }
+    }
   }
 });
 
