@@ -159,7 +159,8 @@ async function main(argv: string[]): Promise<number> {
       },
     });
   } catch (cause) {
-    throw new UsageError((cause as Error).message, { cause });
+    // one line, like every other usage error
+    throw new UsageError((cause as Error).message.replace(/\s*\n\s*/g, ' '), { cause });
   }
   const { values: o, positionals } = args;
   if (o.help) {
@@ -189,7 +190,7 @@ async function main(argv: string[]): Promise<number> {
   const observe = o.observe === true || scenario.observe;
   const p = plan(scenario, {
     tries: positiveInt('tries', o.tries, 1000),
-    timeoutMs: positiveInt('timeout', o.timeout, 600_000),
+    timeoutMs: wholeNumber('timeout', o.timeout, 50, 600_000),
     jobs: positiveInt('jobs', o.jobs, MAX_JOBS),
     observe,
     internetHops: wholeNumber('internet-hops', o['internet-hops'], 0, 64),

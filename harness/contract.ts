@@ -120,7 +120,8 @@ export function contractJson(): object {
       ready: 'one stdout line {"ready":true,...} once every port is bound',
     },
     stunTurn: {
-      what: 'coturn\'s turnserver in the public node when an agent asks for service stun or turn: STUN with RFC 5780 (203.0.113.12 and .13, ports 3478 and 3479), TURN over UDP and TCP with long-term credentials made for the run; relay addresses on 203.0.113.12, ports 40000–49999',
+      what: 'coturn\'s turnserver in the public node when an agent asks for service stun or turn: STUN with RFC 5780 (203.0.113.12 and .13, ports 3478 and 3479), TURN over UDP and TCP with long-term credentials made for the run; relay addresses on 203.0.113.12, ports 40000–49999; no relaying to private addresses (403, as deployed servers do)',
+      allocations: 'one server serves the whole run, and a lane\'s next try comes from the same 5-tuple behind an endpoint-independent NAT: delete your allocations on exit (a Refresh with lifetime 0), or the next try gets 437 Allocation Mismatch',
     },
     manifest: {
       file: `${MANIFEST_FILE} beside the agent; --agent accepts it, a folder holding it, or a bare peer executable. Paths in it are relative to it.`,

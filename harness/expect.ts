@@ -6,16 +6,9 @@
 import { z } from 'zod';
 import { expectedByModel, MODELS, type Model } from './model.ts';
 import { findNat, type NatType } from './nat.ts';
-import { PATHS, type Expected } from './types.ts';
+import { PATHS, type Expectation, type RateExpectation } from './types.ts';
 
-/** "connects in at least `atLeast` of the tries" (by `path` when given, by any path otherwise) */
-export interface RateExpectation {
-  atLeast: number;
-  path?: string | undefined;
-}
-
-/** What a cell is expected to come to: an outcome or path, a success rate, or null (observe only). */
-export type Expectation = Expected | RateExpectation | null;
+export type { Expectation, RateExpectation };
 
 const pathName = z.string().regex(/^[a-z][a-z0-9-]*$/, 'a path name: lower-case letters, digits and dashes');
 

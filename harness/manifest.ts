@@ -13,26 +13,15 @@ import { basename, dirname, extname, resolve } from 'node:path';
 import { z } from 'zod';
 import { issueLines, UsageError } from './errors.ts';
 import { expectationModelSchema, type ExpectationModel } from './expect.ts';
+import { RENDEZVOUS_SCOPES, VERDICT_RULES, type RendezvousScope, type Timing, type VerdictRule } from './types.ts';
 
 export const MANIFEST_FILE = 'natmatrix-agent.json';
 
-export const RENDEZVOUS_SCOPES = ['run', 'lane', 'try'] as const;
-/** run: one rendezvous serves every pairing (peers are told apart by NMX_SESSION); lane: one per lane,
- * for servers that pair whoever registers (fixed roles); try: a fresh one for every try, for servers
- * that remember peers from earlier tries. */
-export type RendezvousScope = (typeof RENDEZVOUS_SCOPES)[number];
-
-export const VERDICT_RULES = ['both', 'a', 'b', 'either'] as const;
-/** both: both agents must agree (connected, or both failed cleanly); a / b: only that side's verdict
- * counts, and the other is ended once it has spoken; either: connected as soon as one side says so. */
-export type VerdictRule = (typeof VERDICT_RULES)[number];
+export { RENDEZVOUS_SCOPES, VERDICT_RULES };
+export type { RendezvousScope, Timing, VerdictRule };
 
 export const SERVICES = ['relay', 'stun', 'turn'] as const;
 export type ServiceName = (typeof SERVICES)[number];
-
-/** window: NMX_WAIT_MS to get paired, then NMX_TIMEOUT_MS to punch (for agents that know when they
- * learned their peer); budget: one overall NMX_BUDGET_MS from start (for stacks that don't expose it). */
-export type Timing = { mode: 'window' } | { mode: 'budget'; budgetMs: number };
 
 /** What a default agent costs to start (plain node on a bundle, measured on the 2-core machine). */
 export const DEFAULT_START_COST_MS = 70;

@@ -11,7 +11,7 @@ import type { PeerEnv } from './contract.ts';
 import { RunError } from './errors.ts';
 import { judgeCell, judgeTry, readVerdict } from './judge.ts';
 import type { Lab } from './lab.ts';
-import type { AgentSpec } from './manifest.ts';
+import type { AgentSpec, ServiceName } from './manifest.ts';
 import type { NatType } from './nat.ts';
 import { sweepNamespaces } from './netns.ts';
 import { partnerViews, type Lane, type Plan, type PlannedAttempt, type Side } from './plan.ts';
@@ -270,7 +270,7 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, run: AgentRun, ctx: R
 
 /** The NMX_* variables of the services an agent asked for. */
 function serviceEnv(spec: AgentSpec, relay: Relay | null, stunTurn: StunTurn | null): PeerEnv {
-  const uses = (x: string) => spec.services.includes(x as never);
+  const uses = (x: ServiceName) => spec.services.includes(x);
   return {
     ...(uses('relay') && relay ? { NMX_RELAY: relay.address, NMX_RELAY_CA: relay.ca } : {}),
     ...((uses('stun') || uses('turn')) && stunTurn ? { NMX_STUN: stunTurn.stun, NMX_STUN_ALT: stunTurn.stunAlt } : {}),
@@ -282,7 +282,7 @@ function serviceEnv(spec: AgentSpec, relay: Relay | null, stunTurn: StunTurn | n
 export async function runAttempts(lab: Lab, scenario: Scenario, agents: RunnableAgent[], teardown: Teardown, opts: RunOptions): Promise<RunResult> {
   const { plan } = lab;
   const secret = randomBytes(16).toString('hex');
-  const needs = (s: string) => agents.some((x) => x.spec.services.includes(s as never));
+  const needs = (s: ServiceName) => agents.some((x) => x.spec.services.includes(s));
   // services first, beside the lane builds: the rendezvous instances of every agent, the relay, STUN/TURN
   const rendezvous = agents.map((x, k) => (x.rendezvous ? new Rendezvous(lab, k, x.spec, x.rendezvous, secret, opts.outDir, teardown) : null));
   const [relay, stunTurn] = await Promise.all([

@@ -216,7 +216,7 @@ export async function startStunTurn(lab: Lab, withTurn: boolean, outDir: string,
     stderrFile: join(outDir, 'turnserver.stderr.log'),
     watch: 'stdout',
     isReady: (printed) => printed.includes('Total General servers'),
-    readyTimeoutMs: 10_000,
+    readyTimeoutMs: READY_TIMEOUT_MS,
     teardown,
   });
   try {

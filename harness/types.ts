@@ -1,6 +1,3 @@
-import type { Expectation } from './expect.ts';
-import type { RendezvousScope, Timing, VerdictRule } from './manifest.ts';
-
 // Data types that flow between the lifecycle stages:
 //   scenario ──plan──▶ Plan ──build──▶ Lab ──run──▶ Attempt[] ──judge──▶ Cell[] ──report──▶ files
 // Every stage after `plan` consumes plain data, so judge and report are pure and unit-testable.
@@ -12,6 +9,30 @@ export type KnownPath = (typeof PATHS)[number];
 /** What a scenario expects of a pairing: an outcome (any direct path, a relayed one, none), or the
  * exact path that must win. (expect.ts adds success rates and observe-only: `Expectation`.) */
 export type Expected = 'direct' | 'relayed' | 'failed' | KnownPath;
+
+/** "connects in at least `atLeast` of the tries" (by `path` when given, by any path otherwise) */
+export interface RateExpectation {
+  atLeast: number;
+  path?: string | undefined;
+}
+
+/** What a cell is expected to come to: an outcome or path, a success rate, or null (observe only). */
+export type Expectation = Expected | RateExpectation | null;
+
+export const RENDEZVOUS_SCOPES = ['run', 'lane', 'try'] as const;
+/** run: one rendezvous serves every pairing (peers are told apart by NMX_SESSION); lane: one per lane,
+ * for servers that pair whoever registers (fixed roles); try: a fresh one for every try, for servers
+ * that remember peers from earlier tries. */
+export type RendezvousScope = (typeof RENDEZVOUS_SCOPES)[number];
+
+export const VERDICT_RULES = ['both', 'a', 'b', 'either'] as const;
+/** both: both agents must agree (connected, or both failed cleanly); a / b: only that side's verdict
+ * counts, and the other is ended once it has spoken; either: connected as soon as one side says so. */
+export type VerdictRule = (typeof VERDICT_RULES)[number];
+
+/** window: NMX_WAIT_MS to get paired, then NMX_TIMEOUT_MS to punch (for agents that know when they
+ * learned their peer); budget: one overall NMX_BUDGET_MS from start (for stacks that don't expose it). */
+export type Timing = { mode: 'window' } | { mode: 'budget'; budgetMs: number };
 
 /** What one try (or a whole cell) came to. `relayed`: connected, but through a relay, not directly.
  * `error` is a fault (agent crash, hang, garbage, harness failure), never a clean "could not connect" —

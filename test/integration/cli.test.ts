@@ -28,12 +28,20 @@ test.serial('bad options: exit 2 with the reason', async (t) => {
   for (const [args, msg] of [
     [['symmetric-vs-cone', '--tries', '0'], /--tries must be a whole number from 1/],
     [['symmetric-vs-cone', '--timeout', 'soon'], /--timeout must be a whole number/],
+    [['symmetric-vs-cone', '--timeout', '1'], /--timeout must be a whole number from 50 to 600000, not "1"/],
+    [['symmetric-vs-cone', '--tries', '0x10'], /--tries must be a whole number from 1 to 1000, not "0x10"/],
+    [['symmetric-vs-cone', '--tries', ' 2 '], /--tries must be a whole number/],
+    [['symmetric-vs-cone', '--jobs', '1e3'], /--jobs must be a whole number/],
+    [['symmetric-vs-cone', '--internet-hops=-1'], /--internet-hops must be a whole number from 0 to 64/],
+    [['symmetric-vs-cone', '--internet-hops', '-1'], /^natmatrix: Option '--internet-hops' argument is ambiguous\. Did you forget/],
+    [['symmetric-vs-cone', '--rendezvous-scope', 'galaxy'], /--rendezvous-scope must be one of run, lane, try, not "galaxy"/],
     [['symmetric-vs-cone', '--bogus'], /Unknown option '--bogus'/],
     [[], /which scenario\? \(known: /],
   ] as const) {
     const r = await cli([...args]);
     t.is(r.exitCode, 2, args.join(' '));
     t.regex(r.stderr, msg);
+    t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
   }
 });
 
