@@ -35,7 +35,8 @@ function commandLineAgents(s: Scenario, args: string[], rendezvous: string | und
         return agentFromPath(resolve(file), defaults, name);
       })
     : s.agents;
-  if (rendezvous && !args.length) agents = agents.map((x) => ({ ...x, rendezvous: resolve(rendezvous) }));
+  // the command line wins over a manifest's own rendezvous too
+  if (rendezvous) agents = agents.map((x) => ({ ...x, rendezvous: resolve(rendezvous) }));
   if (scope) agents = agents.map((x) => (x.rendezvous === null ? x : { ...x, rendezvousScope: scope }));
   checkAgentNames(agents);
   return agents;
