@@ -57,15 +57,17 @@ if (needsRoot(test)) {
 }
 
 if (isRoot) {
-  test('a rendezvous that dies makes every pairing an error naming it, exit 3', async (t) => {
-    const out = tempDir('rdv-dies');
-    const r = await cli([join(FIXTURES, 'rendezvous-dies.ts'), '--out', out, '--jobs', '1']);
-    t.is(r.exitCode, 3, r.all);
-    const report = readReport(out);
-    for (const c of report.cells) {
-      t.is(c.outcome, 'error');
-      t.regex(c.reasons.join('\n'), /the rendezvous agent exited with code 1/);
-    }
-    t.deepEqual(await namespaces(`nmx-${runIdOf(out)}-`), []);
-  });
+  for (const scope of ['run', 'lane', 'try'] as const) {
+    test(`a rendezvous that dies (scope ${scope}) makes every pairing an error naming it, exit 3`, async (t) => {
+      const out = tempDir(`rdv-dies-${scope}`);
+      const r = await cli([join(FIXTURES, 'rendezvous-dies.ts'), '--out', out, '--jobs', '2', '--rendezvous-scope', scope]);
+      t.is(r.exitCode, 3, r.all);
+      const report = readReport(out);
+      for (const c of report.cells) {
+        t.is(c.outcome, 'error');
+        t.regex(c.reasons.join('\n'), /the rendezvous agent exited with code 1/);
+      }
+      t.deepEqual(await namespaces(`nmx-${runIdOf(out)}-`), []);
+    });
+  }
 }
