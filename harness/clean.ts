@@ -1,8 +1,9 @@
 // npm run clean [-- RUNID…]: remove natmatrix leftovers — every nmx-* namespace (or only those of the
 // given runs) and the processes inside them, ended by PID. Touches nothing else; safe to run twice.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { EnvironmentError, preflight } from './host.ts';
 import { deleteNamespaces, endPids, listNamespaces, NS_PREFIX, processesIn } from './netns.ts';
+import { procPids } from './proc.ts';
 
 export interface CleanResult {
   namespaces: string[];
@@ -18,13 +19,12 @@ export function runProcesses(runIds: string[] = []): number[] {
   const mine = readlinkSync('/proc/self/ns/net');
   const wanted = runIds.length ? new Set(runIds.map((id) => `NMX_RUN=${id}`)) : null;
   const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    const c = entry.charCodeAt(0);
-    if (c < 48 || c > 57 || Number(entry) === process.pid) continue;
+  for (const pid of procPids()) {
+    if (pid === process.pid) continue;
     try {
-      if (readlinkSync(`/proc/${entry}/ns/net`) === mine) continue;
-      const env = readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0');
-      if (env.some((v) => (wanted ? wanted.has(v) : /^NMX_RUN=[a-z0-9]{1,12}$/.test(v)))) pids.push(Number(entry));
+      if (readlinkSync(`/proc/${pid}/ns/net`) === mine) continue;
+      const env = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+      if (env.some((v) => (wanted ? wanted.has(v) : /^NMX_RUN=[a-z0-9]{1,12}$/.test(v)))) pids.push(pid);
     } catch {
       /* gone, or a kernel thread */
     }

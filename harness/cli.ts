@@ -28,11 +28,10 @@ const VERSION = (JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8'))
  * relative to the current directory. `--rendezvous-agent` and `--rendezvous-scope` apply to all.
  */
 function commandLineAgents(s: Scenario, args: string[], rendezvous: string | undefined, scope: RendezvousScope | undefined): AgentSpec[] {
-  const defaults = { ...s.agentDefaults, ...(rendezvous ? { rendezvous: resolve(rendezvous) } : {}) };
   let agents = args.length
     ? args.map((arg) => {
         const [name, file] = splitNamedAgent(arg);
-        return agentFromPath(resolve(file), defaults, name);
+        return agentFromPath(resolve(file), s.agentDefaults, name);
       })
     : s.agents;
   // the command line wins over a manifest's own rendezvous too

@@ -1,8 +1,8 @@
 // Thin wrappers over iproute2, nft and conntrack, always as argv arrays, always inside a named namespace
 // of ours. Nothing here ever targets the root namespace: every call takes the namespace it acts in.
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readlinkSync, statSync } from 'node:fs';
 import { systemTool } from './host.ts';
-import { CommandError, isRunning, runProc, startProc, type Proc, type ProcOptions } from './proc.ts';
+import { CommandError, isRunning, procPids, procStat, runProc, startProc, type Proc, type ProcOptions } from './proc.ts';
 
 export { CommandError };
 export const NS_PREFIX = 'nmx-';
@@ -93,24 +93,16 @@ export function processesIn(names: string[]): Map<string, Array<{ pid: number; n
     }
   }
   if (byInode.size === 0) return found;
-  for (const entry of readdirSync('/proc')) {
-    const c = entry.charCodeAt(0);
-    if (c < 48 || c > 57 || Number(entry) === process.pid) continue;
+  for (const pid of procPids()) {
+    if (pid === process.pid) continue;
     let link: string;
     try {
-      link = readlinkSync(`/proc/${entry}/ns/net`);
+      link = readlinkSync(`/proc/${pid}/ns/net`);
     } catch {
       continue; // gone, or a kernel thread
     }
     const ns = byInode.get(link);
-    if (ns === undefined) continue;
-    let name = '?';
-    try {
-      name = readFileSync(`/proc/${entry}/comm`, 'latin1').trim();
-    } catch {
-      /* gone meanwhile */
-    }
-    found.get(ns)!.push({ pid: Number(entry), name });
+    if (ns !== undefined) found.get(ns)!.push({ pid, name: procStat(pid)?.name ?? '?' });
   }
   return found;
 }

@@ -73,15 +73,32 @@ function signal(target: number, sig: NodeJS.Signals | 0): boolean {
   }
 }
 
+/** Every PID /proc lists right now. */
+export function procPids(): number[] {
+  return readdirSync('/proc').flatMap((entry) => {
+    const c = entry.charCodeAt(0);
+    return c >= 48 && c <= 57 ? [Number(entry)] : [];
+  });
+}
+
+/** A process's command name, state and process group (from /proc/<pid>/stat), or null once it is gone. */
+export function procStat(pid: number): { name: string; state: string; pgrp: number } | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return null;
+  }
+  // pid (comm) state ppid pgrp …: comm may hold spaces and parentheses, so split after the last ')'
+  const close = stat.lastIndexOf(')');
+  const [state = '', , pgrp] = stat.slice(close + 2).split(' ');
+  return { name: stat.slice(stat.indexOf('(') + 1, close), state, pgrp: Number(pgrp) };
+}
+
 /** The process exists and is not a zombie (an ended process its parent has not reaped yet). */
 export function isRunning(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const state = stat.charAt(stat.lastIndexOf(')') + 2);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
+  const s = procStat(pid);
+  return s !== null && s.state !== 'Z' && s.state !== 'X';
 }
 
 /**
@@ -90,22 +107,10 @@ export function isRunning(pid: number): boolean {
  */
 export function groupMembers(pgid: number): Array<{ pid: number; name: string }> {
   if (!signal(-pgid, 0)) return [];
-  const members: Array<{ pid: number; name: string }> = [];
-  for (const entry of readdirSync('/proc')) {
-    const c = entry.charCodeAt(0);
-    if (c < 48 || c > 57) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-    } catch {
-      continue; // gone meanwhile
-    }
-    // pid (comm) state ppid pgrp …: comm may hold spaces and parentheses, so split after the last ')'
-    const close = stat.lastIndexOf(')');
-    const [state, , pgrp] = stat.slice(close + 2).split(' ');
-    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') members.push({ pid: Number(entry), name: stat.slice(stat.indexOf('(') + 1, close) });
-  }
-  return members;
+  return procPids().flatMap((pid) => {
+    const s = procStat(pid);
+    return s && s.pgrp === pgid && s.state !== 'Z' && s.state !== 'X' ? [{ pid, name: s.name }] : [];
+  });
 }
 
 /** Send `sig` to the group, then SIGKILL it after `graceMs` if any member is still alive; resolves
@@ -144,8 +149,10 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
     const parts: string[] = [];
     let size = 0;
     const file = path ? createWriteStream(path) : null;
+    let received = 0;
     stream.setEncoding('utf8');
     stream.on('data', (chunk: string) => {
+      received += chunk.length;
       file?.write(chunk);
       onChunk?.(chunk);
       if (overflow) return;
@@ -160,8 +167,6 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
       size += chunk.length;
       parts.push(chunk);
     });
-    let received = 0;
-    stream.on('data', (chunk: string) => (received += chunk.length));
     let isClosed = false;
     const closed = new Promise<void>((resolve) => stream.on('close', resolve).on('end', resolve).on('error', () => resolve())).then(() => {
       isClosed = true;

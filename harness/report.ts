@@ -66,12 +66,9 @@ export function pathLetter(path: string | null): string {
   return PATH_LETTERS[path] ?? '*';
 }
 
-/** The strategy whose steps order a legend: the only agent's, else none. */
-const strategyOf = (report: Report): string[] | null => (report.agents.length === 1 ? (report.agents[0]?.strategy ?? null) : null) ?? report.strategy;
-
 /** "U direct-udp · T direct-tcp": the legend for the letters a report uses. */
 function pathLegend(report: Report): string {
-  const strategy = strategyOf(report);
+  const strategy = report.strategy;
   const order = (p: string) => (strategy?.includes(p) ? strategy.indexOf(p) : Infinity);
   const used = [...new Set(report.cells.flatMap((c) => (c.path === null ? [] : [c.path])))].sort((x, y) => order(x) - order(y) || x.localeCompare(y));
   return used.map((p) => `${pathLetter(p)} ${p}`).join(' · ');
@@ -161,7 +158,7 @@ function cellStyle(c: Cell | undefined): Style | null {
 }
 
 /** Letters are shown once a report has more than plain direct-udp to tell apart. */
-const showLetters = (report: Report): boolean => strategyOf(report) !== null || report.cells.some((c) => c.path !== null && c.path !== 'direct-udp');
+const showLetters = (report: Report): boolean => report.strategy !== null || report.cells.some((c) => c.path !== null && c.path !== 'direct-udp');
 
 function matrixLines(report: Report, agent: AgentReport | null, paint: (style: Style | null, s: string) => string): string[] {
   const corner = 'A \\ B';
