@@ -11,7 +11,7 @@ import { buildLab } from './lab.ts';
 import { findNat, knownNats, NAT_TYPES, type NatType } from './nat.ts';
 import { topologyPlan } from './plan.ts';
 import { UsageError } from './scenario.ts';
-import { Teardown, unwindOnSignals } from './teardown.ts';
+import { reportLeftovers, Teardown, unwindOnSignals } from './teardown.ts';
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({ allowPositionals: true, options: { json: { type: 'boolean' }, out: { type: 'string' } } });
@@ -21,22 +21,28 @@ async function main(): Promise<number> {
   preflight();
   const outDir = values.out ?? mkdtempSync(join(tmpdir(), 'natmatrix-classify-'));
   const teardown = new Teardown();
-  const removeSignals = unwindOnSignals(teardown);
+  let runId: string | undefined;
+  const removeSignals = unwindOnSignals(teardown, undefined, undefined, 'natmatrix classify');
   try {
     const p = topologyPlan('classify', types.length, undefined, { a: types.some((t) => t.layers) ? 2 : 1, b: 1 });
+    runId = p.runId;
     const lab = await buildLab(p, teardown);
     const results = await classifyOnLab(lab, types, teardown, outDir);
     if (values.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
     (values.json ? process.stderr : process.stdout).write(renderClassification(results) + `probe logs: ${outDir}\n`);
     return results.every((r) => r.matches) ? 0 : 1;
   } finally {
-    await teardown.unwind();
+    const errors = await teardown.unwind();
     removeSignals();
+    if (errors.length) leftover = reportLeftovers(errors, runId, 'natmatrix classify');
   }
 }
 
+/** the teardown could not remove everything: that exit code wins */
+let leftover: number | undefined;
+
 main().then(
-  (code) => process.exit(code),
+  (code) => process.exit(leftover ?? code),
   (e: unknown) => {
     const err = e as Error;
     process.stderr.write(`natmatrix classify: ${err.message}\n`);

@@ -14,7 +14,7 @@ import { MAX_JOBS, plan, topologyJson } from './plan.ts';
 import { compareAgents, progressLine, renderJson, renderMarkdown, renderTerminal, summarize, timeDistribution } from './report.ts';
 import { runAttempts, runnableAgents } from './run.ts';
 import { ROOT, listScenarios, loadScenario, natTypesOf, type Scenario } from './scenario.ts';
-import { Teardown, unwindOnSignals } from './teardown.ts';
+import { reportLeftovers, Teardown, unwindOnSignals } from './teardown.ts';
 import type { Cell, Report } from './types.ts';
 
 export { EXIT };
@@ -94,7 +94,8 @@ options:
 
 exit codes: 0 every pairing as expected · 1 some pairing differs from its expectation ·
             2 usage or environment error, or --verify found a router not as declared (no matrix) ·
-            3 an agent or the harness failed (cell "error")`;
+            3 an agent or the harness failed (cell "error") ·
+            4 the teardown could not remove everything (it says what, and how to clean up)`;
 
 /** A whole number in decimal digits only (no "0x10", " 2 ", "1e3"), within [min, max]. */
 function wholeNumber(name: string, value: string | undefined, min: number, max: number): number | undefined {
@@ -225,7 +226,7 @@ async function main(argv: string[]): Promise<number> {
   const progress = process.stderr.isTTY && !process.env.CI;
 
   const teardown = new Teardown();
-  const removeSignals = unwindOnSignals(teardown, (sig) => process.stderr.write(`\nnatmatrix: ${sig}: tearing down run ${p.runId}…\n`));
+  const removeSignals = unwindOnSignals(teardown, (sig) => process.stderr.write(`\nnatmatrix: ${sig}: tearing down run ${p.runId}…\n`), p.runId);
   try {
     const t0 = performance.now();
     const [host, lab] = await Promise.all([hostFacts(), buildLab(p, teardown)]);
@@ -275,15 +276,18 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     const errors = await teardown.unwind();
     removeSignals();
-    for (const e of errors) process.stderr.write(`natmatrix: ${e.message}: ${(e.cause as Error)?.message ?? ''}\n`);
+    if (errors.length) teardownFailed = reportLeftovers(errors, p.runId);
   }
 }
+
+/** set when the run's teardown could not remove everything: that exit code wins over the run's own */
+let teardownFailed: number | undefined;
 
 // `npm run scenario … | head` closes our stdout early: keep running (and tearing down) regardless
 for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => process.exit(teardownFailed ?? code),
   (e: unknown) => {
     const err = e as Error;
     if (err instanceof UsageError || err instanceof EnvironmentError || err instanceof VerifyError) {

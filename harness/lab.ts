@@ -21,8 +21,9 @@
 // the bridge has 198.51.100.0/24 on-link. Hosts route only the TEST-NET ranges to their router and
 // routers know nothing beyond the internet bridge, so an agent can reach nothing but the lab's own
 // addresses.
-import { createNamespaces, deleteNamespaces, ipBatch, nftLoad, nsRun, sweepNamespaces, sysctl } from './netns.ts';
-import { CLOUD_SUBNET, planNamespaces, type Plan, type Side } from './plan.ts';
+import { setMaxListeners } from 'node:events';
+import { createNamespaces, deleteNamespaces, ipBatch, listNamespaces, nftLoad, nsRun, sweepNamespaces, sysctl } from './netns.ts';
+import { CLOUD_SUBNET, nsName, planNamespaces, type Plan, type Side } from './plan.ts';
 import type { Teardown } from './teardown.ts';
 
 const TEST_NETS = ['203.0.113.0/24', '198.51.100.0/24'];
@@ -140,24 +141,33 @@ function hostBatch(s: Side, ip: string): string[] {
  * route already). */
 const cloudRoute = (s: Side): string[] => (s.publicIp ? [] : [`route add ${CLOUD_SUBNET} dev wan`]);
 
-async function buildSide(s: Side): Promise<void> {
+/** Promise.all that settles only once every step ended (a build step must not run on unwatched after
+ * its sibling failed), rejecting with the first failure. */
+async function allEnded<T extends readonly unknown[]>(steps: readonly [...{ [K in keyof T]: Promise<T[K]> }]): Promise<T> {
+  const results = await Promise.allSettled(steps);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+async function buildSide(s: Side, signal: AbortSignal): Promise<void> {
   // a new namespace does not forward; routers are the only place natmatrix sets sysctls (and the
   // internet namespace, for its bridge)
-  await sysctl(s.router, { 'net.ipv4.ip_forward': 1, ...SWITCHED_NOT_FILTERED });
+  await sysctl(s.router, { 'net.ipv4.ip_forward': 1, ...SWITCHED_NOT_FILTERED }, signal);
   const hosts: Array<[string, string]> = [[s.host, 'eth0'], ...(s.host2 ? [[s.host2.ns, 'eth0'] as [string, string]] : [])];
   if (s.inner) {
     // carrier router → home router → host; the carrier routes the home LAN back (for a single NAT
     // running on the carrier while the home router only forwards)
     const home = `${s.hostIp.split('.').slice(0, 3).join('.')}.0/${s.inner.lanPrefix}`;
-    await ipBatch(routerBatch(s, [[s.inner.router, 'wan']], [`route add ${home} via ${s.inner.wanIp}`, ...cloudRoute(s)]), { ns: s.router });
-    await sysctl(s.inner.router, { 'net.ipv4.ip_forward': 1, ...SWITCHED_NOT_FILTERED });
-    await ipBatch(routerBatch(s.inner, hosts, TEST_NETS.map((net) => `route add ${net} via ${s.lanIp}`)), { ns: s.inner.router });
+    await ipBatch(routerBatch(s, [[s.inner.router, 'wan']], [`route add ${home} via ${s.inner.wanIp}`, ...cloudRoute(s)]), { ns: s.router, signal });
+    await sysctl(s.inner.router, { 'net.ipv4.ip_forward': 1, ...SWITCHED_NOT_FILTERED }, signal);
+    await ipBatch(routerBatch(s.inner, hosts, TEST_NETS.map((net) => `route add ${net} via ${s.lanIp}`)), { ns: s.inner.router, signal });
   } else {
-    await ipBatch(routerBatch(s, hosts, cloudRoute(s)), { ns: s.router });
+    await ipBatch(routerBatch(s, hosts, cloudRoute(s)), { ns: s.router, signal });
   }
-  await Promise.all([
-    ipBatch(hostBatch(s, s.hostIp), { ns: s.host }),
-    ...(s.host2 ? [ipBatch(hostBatch(s, s.host2.ip), { ns: s.host2.ns })] : []),
+  await allEnded([
+    ipBatch(hostBatch(s, s.hostIp), { ns: s.host, signal }),
+    ...(s.host2 ? [ipBatch(hostBatch(s, s.host2.ip), { ns: s.host2.ns, signal })] : []),
   ]);
 }
 
@@ -165,29 +175,61 @@ async function buildSide(s: Side): Promise<void> {
  * Build the plan's topology: namespaces, the internet bridge and the rendezvous now; the lanes' routers
  * and hosts in the background, so the first lanes run attempts while later ones are still being built
  * (`laneReady`). On failure the caller's teardown removes whatever was created.
+ *
+ * The teardown may start while the build is still going (a signal, a failed lane): its undo first
+ * aborts every build command still running (the `ip -batch` that creates the namespaces is killed
+ * wherever it is; nothing not yet started starts) and waits for them to end, then deletes the run's
+ * namespaces as they are listed then, and checks that none is left. A namespace it cannot remove makes
+ * the undo fail, naming it: the run must not claim a clean teardown.
  */
 export async function buildLab(p: Plan, teardown: Teardown): Promise<Lab> {
   const namespaces = planNamespaces(p);
+  const building = new AbortController();
+  const signal = building.signal;
+  setMaxListeners(0, signal); // one listener per build command in flight, dozens at once
+  /** every build step in flight: the undo waits for all of them to end before it deletes */
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(step: Promise<T>): Promise<T> => {
+    inFlight.add(step);
+    const settle = () => void inFlight.delete(step);
+    step.then(settle, settle);
+    return step;
+  };
   let kept = false;
   // every process left inside is ended first (a daemon an agent forked, …), kept or not
   teardown.push(`delete ${namespaces.length} namespaces of run ${p.runId}`, async () => {
-    if (kept) await sweepNamespaces(namespaces);
-    else await deleteNamespaces(namespaces);
+    building.abort(new Error('the run is being torn down'));
+    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    if (kept) {
+      await sweepNamespaces(namespaces);
+      return;
+    }
+    await deleteNamespaces(namespaces);
+    // whatever is still there by the run's prefix: once more, then name it
+    const prefix = nsName(p.runId, '');
+    let left = await listNamespaces(prefix);
+    if (left.length > 0) {
+      await deleteNamespaces(left);
+      left = await listNamespaces(prefix);
+    }
+    if (left.length > 0) throw new Error(`${left.length} namespaces of run ${p.runId} are left: ${left.slice(0, 4).join(', ')}${left.length > 4 ? ', …' : ''}`);
   });
   const keep = () => {
     kept = true;
   };
-  await createNamespaces(namespaces);
-  const [, , isolated] = await Promise.all([
-    ipBatch(internetBatch(p), { ns: p.internet.ns }),
-    sysctl(p.internet.ns, SWITCHED_NOT_FILTERED),
-    // probed, not assumed: a kernel without the nft bridge family runs unisolated lanes (the judge's
-    // peer check still refuses a verdict naming another lane's address)
-    nftLoad(p.internet.ns, isolationRuleset(p)).then(() => true, () => false),
-  ]);
+  await track(createNamespaces(namespaces, signal));
+  const [, , isolated] = await track(
+    allEnded([
+      ipBatch(internetBatch(p), { ns: p.internet.ns, signal }),
+      sysctl(p.internet.ns, SWITCHED_NOT_FILTERED, signal),
+      // probed, not assumed: a kernel without the nft bridge family runs unisolated lanes (the judge's
+      // peer check still refuses a verdict naming another lane's address)
+      nftLoad(p.internet.ns, isolationRuleset(p), signal).then(() => true, () => false),
+    ]),
+  );
   const rdvAddrs = [p.rendezvous.ip, p.rendezvous.altIp, p.rendezvous.stunIp, p.rendezvous.stunAltIp].map((ip) => `addr add ${ip}/${p.internet.prefix} dev eth0`);
-  await ipBatch(['link set lo up', ...up('eth0'), ...rdvAddrs, `route add ${CLOUD_SUBNET} dev eth0`], { ns: p.rendezvous.ns });
-  const lanes = p.lanes.map((l) => Promise.all([buildSide(l.a), buildSide(l.b)]).then(() => undefined));
+  await track(ipBatch(['link set lo up', ...up('eth0'), ...rdvAddrs, `route add ${CLOUD_SUBNET} dev eth0`], { ns: p.rendezvous.ns, signal }));
+  const lanes = p.lanes.map((l) => track(allEnded([buildSide(l.a, signal), buildSide(l.b, signal)]).then(() => undefined)));
   // failures surface when a lane is awaited; don't let an unawaited one crash the process meanwhile
   for (const l of lanes) l.catch(() => {});
   const bridgeDrops = async () => {

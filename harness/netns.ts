@@ -8,14 +8,15 @@ export { CommandError };
 export const NS_PREFIX = 'nmx-';
 
 /** Run a system tool (looked up in the system directories, never along PATH). */
-const run = (cmd: string, args: string[], input?: string) => runProc(systemTool(cmd), args, input);
+const run = (cmd: string, args: string[], input?: string, signal?: AbortSignal) => runProc(systemTool(cmd), args, input, signal);
 
 function assertOurs(ns: string): void {
   if (!ns.startsWith(NS_PREFIX)) throw new Error(`refusing to act on namespace "${ns}": not one of natmatrix's (${NS_PREFIX}*)`);
 }
 
-/** Run many `ip` commands in one process: inside `ns` when given (`ip -n NS -batch -`). */
-export function ipBatch(lines: string[], opts: { ns?: string; force?: boolean } = {}): Promise<string> {
+/** Run many `ip` commands in one process: inside `ns` when given (`ip -n NS -batch -`). With `signal`,
+ * an abort kills it mid-batch (and one not yet started never starts). */
+export function ipBatch(lines: string[], opts: { ns?: string; force?: boolean; signal?: AbortSignal } = {}): Promise<string> {
   const args: string[] = [];
   if (opts.ns !== undefined) {
     assertOurs(opts.ns);
@@ -23,7 +24,7 @@ export function ipBatch(lines: string[], opts: { ns?: string; force?: boolean } 
   }
   if (opts.force) args.push('-force');
   args.push('-batch', '-');
-  return run('ip', args, lines.join('\n') + '\n');
+  return run('ip', args, lines.join('\n') + '\n', opts.signal);
 }
 
 /**
@@ -39,10 +40,10 @@ export function inNs(ns: string): string[] {
 }
 
 /** Run a system tool inside a namespace and return its stdout. */
-export function nsRun(ns: string, argv: string[], input?: string): Promise<string> {
+export function nsRun(ns: string, argv: string[], input?: string, signal?: AbortSignal): Promise<string> {
   const [file, ...args] = inNs(ns);
   const [cmd, ...rest] = argv;
-  return runProc(file!, [...args, systemTool(cmd!), ...rest], input);
+  return runProc(file!, [...args, systemTool(cmd!), ...rest], input, signal);
 }
 
 /** Start a long-running command inside a namespace; the caller registers its PID for teardown. */
@@ -51,9 +52,11 @@ export function nsStart(ns: string, argv: string[], opts: ProcOptions): Proc {
   return startProc(file!, [...args, ...argv], opts);
 }
 
-export async function createNamespaces(names: string[]): Promise<void> {
+/** Create namespaces in one `ip -batch`. An abort of `signal` kills the batch wherever it is: the
+ * caller must then delete what it had created (deleteNamespaces lists, it does not assume). */
+export async function createNamespaces(names: string[], signal?: AbortSignal): Promise<void> {
   names.forEach(assertOurs);
-  await ipBatch(names.map((n) => `netns add ${n}`));
+  await ipBatch(names.map((n) => `netns add ${n}`), signal ? { signal } : {});
 }
 
 /** End every process still inside them, then delete namespaces, ignoring ones already gone. */
@@ -118,13 +121,13 @@ export async function sweepNamespaces(names: string[], graceMs = 300): Promise<A
   return found;
 }
 
-export function sysctl(ns: string, settings: Record<string, string | number>): Promise<string> {
-  return nsRun(ns, ['sysctl', '-q', '-w', ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)]);
+export function sysctl(ns: string, settings: Record<string, string | number>, signal?: AbortSignal): Promise<string> {
+  return nsRun(ns, ['sysctl', '-q', '-w', ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)], undefined, signal);
 }
 
 /** Replace a router's ruleset (the text starts with `flush ruleset`). */
-export function nftLoad(ns: string, ruleset: string): Promise<string> {
-  return nsRun(ns, ['nft', '-f', '-'], ruleset);
+export function nftLoad(ns: string, ruleset: string, signal?: AbortSignal): Promise<string> {
+  return nsRun(ns, ['nft', '-f', '-'], ruleset, signal);
 }
 
 export function nftList(ns: string): Promise<string> {

@@ -33,6 +33,8 @@ export interface ProcOptions {
   maxBuffer?: number;
   onStdout?: (chunk: string) => void;
   onStderr?: (chunk: string) => void;
+  /** SIGKILL it (its group with `group`) when this aborts; already aborted: it is never started */
+  signal?: AbortSignal;
 }
 
 export interface ProcResult {
@@ -127,6 +129,11 @@ export async function endGroup(pgid: number, graceMs = DEFAULT_KILL_GRACE_MS, si
 }
 
 export function startProc(file: string, args: string[], opts: ProcOptions = {}): Proc {
+  if (opts.signal?.aborted) {
+    const spawnError = new Error(`${file} not started: aborted`, { cause: opts.signal.reason });
+    const result: ProcResult = { exitCode: null, signal: null, stdout: '', stderr: '', timedOut: false, overflow: false, spawnError, leftover: [], pipesHeld: false };
+    return { pid: undefined, done: Promise.resolve(result), stop: () => Promise.resolve() };
+  }
   const child = spawn(file, args, {
     stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     env: opts.env ? { ...process.env, ...opts.env } : process.env,
@@ -192,6 +199,8 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
     kill(sig);
     timers.push(setTimeout(() => kill('SIGKILL'), killGraceMs));
   };
+  const onAbort = () => kill('SIGKILL');
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.timeoutMs !== undefined) {
     timers.push(
       setTimeout(() => {
@@ -203,6 +212,7 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
   const done = new Promise<ProcResult>((resolve) => {
     const finish = async (exitCode: number | null, sig: NodeJS.Signals | null, started = true) => {
       exited = true;
+      opts.signal?.removeEventListener('abort', onAbort);
       timers.forEach(clearTimeout);
       timers = [];
       let leftover: string[] = [];
@@ -253,8 +263,8 @@ export class CommandError extends Error {
 }
 
 /** Run a short command to completion; its stdout, or a CommandError naming the command and its stderr. */
-export async function runProc(file: string, args: string[], input?: string): Promise<string> {
-  const r = await startProc(file, args, input === undefined ? {} : { input }).done;
+export async function runProc(file: string, args: string[], input?: string, signal?: AbortSignal): Promise<string> {
+  const r = await startProc(file, args, { ...(input === undefined ? {} : { input }), ...(signal ? { signal } : {}) }).done;
   if (r.exitCode === 0) return r.stdout.replace(/\n$/, '');
   const detail = (r.spawnError?.message ?? r.stderr.trim()) || `exit code ${r.exitCode ?? r.signal}`;
   throw new CommandError(`${file} ${args.join(' ')}: ${detail.split('\n').slice(0, 3).join(' | ')}`, { cause: r.spawnError ?? undefined });

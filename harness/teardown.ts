@@ -1,5 +1,6 @@
 // One undo stack per run. Every acquired resource (namespace, process, ...) pushes its undo the moment
 // it exists; `unwind()` runs them newest first, exactly once, on success, failure, SIGINT and SIGTERM.
+import { EXIT } from './errors.ts';
 
 export interface UndoStep {
   label: string;
@@ -64,14 +65,28 @@ export class Teardown implements AsyncDisposable {
 }
 
 /**
- * Unwind `teardown` when the process is asked to stop (SIGINT, SIGTERM, SIGHUP), then exit with
- * 128 + signal number. Returns a function that removes the handlers again.
+ * Say what a teardown could not undo, and how to remove it, on stderr: one line per failed step, then
+ * the clean command. Returns the exit code for it.
  */
-export function unwindOnSignals(teardown: Teardown, onSignal?: (signal: NodeJS.Signals) => void): () => void {
+export function reportLeftovers(errors: Error[], runId: string | undefined, command = 'natmatrix'): number {
+  for (const e of errors) process.stderr.write(`${command}: ${e.message}: ${(e.cause as Error | undefined)?.message ?? ''}\n`);
+  process.stderr.write(`${command}: the teardown is incomplete; remove what is left with: sudo npm run clean${runId ? ` -- ${runId}` : ''}\n`);
+  return EXIT.leftover;
+}
+
+/**
+ * Unwind `teardown` when the process is asked to stop (SIGINT, SIGTERM, SIGHUP), then exit with
+ * 128 + signal number, only once nothing is left: a teardown that failed exits 4 after saying what is
+ * left (`runId` names it in the clean command). Returns a function that removes the handlers again.
+ */
+export function unwindOnSignals(teardown: Teardown, onSignal?: (signal: NodeJS.Signals) => void, runId?: string, command?: string): () => void {
   const codes: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
   const handler = (signal: NodeJS.Signals) => {
     onSignal?.(signal);
-    void teardown.unwind().finally(() => process.exit(codes[signal] ?? 1));
+    void teardown.unwind().then(
+      (errors) => process.exit(errors.length ? reportLeftovers(errors, runId, command) : (codes[signal] ?? 1)),
+      () => process.exit(EXIT.leftover),
+    );
   };
   const signals = Object.keys(codes) as NodeJS.Signals[];
   for (const s of signals) process.on(s, handler);

@@ -20,6 +20,8 @@ export function cli(args: string[], env: Record<string, string> = {}): ResultPro
     cwd: ROOT,
     env: { NO_COLOR: '1', CI: 'true', ...env },
     all: true,
+    // a test's SIGTERM means SIGTERM: execa would SIGKILL 5 s later, cutting a slow (loaded) teardown
+    forceKillAfterDelay: false,
   });
 }
 

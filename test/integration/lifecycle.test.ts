@@ -24,13 +24,87 @@ if (needsRoot(test)) {
       await until(() => existsSync(join(out, 'topology.json')), 20_000, 'topology.json');
       const runId = (JSON.parse(readFileSync(join(out, 'topology.json'), 'utf8')) as { runId: string }).runId;
       await until(() => processesOfRun(runId).length >= 3, 20_000, 'agents to start');
+      const t0 = Date.now();
       run.kill(signal);
       const r = await run;
-      t.is(r.exitCode, code, r.all);
+      t.is(r.exitCode, code, `${r.signal ?? ''} after ${Date.now() - t0} ms: ${r.all}`);
       t.regex(r.stderr, new RegExp(`${signal}: tearing down run ${runId}`));
       t.deepEqual(await namespaces(`nmx-${runId}-`), []);
       t.deepEqual(processesOfRun(runId), []);
       t.deepEqual(await hostState(), before);
+    });
+  }
+
+  // The build is a race: `ip -batch` creates the run's namespaces while the signal arrives. Teardown
+  // must end or wait for every creation still in flight before it deletes, or what is created after
+  // the delete survives an exit that claims a full teardown.
+  test.serial('a signal at any point of the build leaves no namespace of the run', async (t) => {
+    const before = await hostState();
+    const delays = [0, 2, 5, 10, 20, 35, 60, 100, 180, 300];
+    for (const [i, delay] of delays.entries()) {
+      const [signal, code] = i % 2 === 0 ? (['SIGINT', 130] as const) : (['SIGTERM', 143] as const);
+      const out = tempDir(`build-${delay}`);
+      const run = cli(['full-matrix', '--out', out]);
+      await until(() => existsSync(join(out, 'topology.json')), 20_000, 'topology.json');
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+      run.kill(signal);
+      const r = await run;
+      const runId = (JSON.parse(readFileSync(join(out, 'topology.json'), 'utf8')) as { runId: string }).runId;
+      const left = await namespaces(`nmx-${runId}-`);
+      t.deepEqual(left, [], `${signal} ${delay} ms after topology.json left ${left.length} namespaces (exit ${r.exitCode})`);
+      t.is(r.exitCode, code, `${signal} ${delay} ms: ${r.all}`);
+      t.deepEqual(processesOfRun(runId), []);
+    }
+    t.deepEqual(await hostState(), before);
+  });
+
+  // The same race made certain: the `ip -batch` that creates the namespaces is caught (stopped) mid-way
+  // and the run signalled. Teardown must end that creation before it deletes: once the stopped `ip` is
+  // let go again, it must not be able to add a namespace of the run.
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    test.serial(`${signal} while the namespaces are being created leaves none behind`, async (t) => {
+      const out = tempDir(`creating-${signal}`);
+      const run = cli(['full-matrix', '--out', out]);
+      const children = () => {
+        try {
+          return readFileSync(`/proc/${run.pid}/task/${run.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+        } catch {
+          return [];
+        }
+      };
+      const cmdline = (pid: number) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        } catch {
+          return [];
+        }
+      };
+      let creator = 0;
+      await until(() => {
+        creator = children().find((pid) => {
+          const argv = cmdline(pid);
+          return argv[0]?.endsWith('ip') === true && argv.includes('-batch') && !argv.includes('-n');
+        }) ?? 0;
+        return creator > 0;
+      }, 30_000, 'the ip that creates the namespaces');
+      process.kill(creator, 'SIGSTOP');
+      run.kill(signal);
+      const r = await Promise.race([run, new Promise<null>((res) => setTimeout(() => res(null), 15_000))]);
+      // let the stopped creator go on, if it is still there, and give it the time to do harm
+      try {
+        process.kill(creator, 'SIGCONT');
+      } catch {
+        /* ended by the teardown, as it should be */
+      }
+      if (r === null) {
+        await run;
+        t.fail('the run did not end within 15 s of the signal');
+      }
+      await until(() => !existsSync(`/proc/${creator}`) || readFileSync(`/proc/${creator}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') === true, 5_000, 'the creator to end');
+      const runId = (JSON.parse(readFileSync(join(out, 'topology.json'), 'utf8')) as { runId: string }).runId;
+      t.teardown(() => execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/clean.ts'), runId], { reject: false }).then(() => {}));
+      t.deepEqual(await namespaces(`nmx-${runId}-`), []);
+      t.is(r?.exitCode, code, r?.all);
     });
   }
 
