@@ -292,10 +292,10 @@ main(process.argv.slice(2)).then(
     const err = e as Error;
     if (err instanceof UsageError || err instanceof EnvironmentError || err instanceof VerifyError) {
       process.stderr.write(`natmatrix: ${err.message}\n`);
-      process.exit(EXIT.usage);
+      process.exit(teardownFailed ?? EXIT.usage);
     }
     const detail = err instanceof RunError ? err.message : (err?.stack ?? String(err));
     process.stderr.write(`natmatrix: run failed: ${detail}\n`);
-    process.exit(EXIT.error);
+    process.exit(teardownFailed ?? EXIT.error);
   },
 );

@@ -26,9 +26,12 @@ export interface ProcOptions {
   /** once the process (and its group) ended, wait at most this long for its output pipes to close;
    * a process outside the group that still holds them is not waited for (ProcResult.pipesHeld) */
   pipeGraceMs?: number;
-  /** also write stdout / stderr to these files, as they arrive */
+  /** also write stdout / stderr to these files, as they arrive: at most `fileCap` characters each */
   stdoutFile?: string;
   stderrFile?: string;
+  /** an evidence file keeps the first and the last half of this many characters, with a line saying
+   * how much was cut between them (default EVIDENCE_CAP) */
+  fileCap?: number;
   /** stop collecting (and kill) past this many characters per stream */
   maxBuffer?: number;
   onStdout?: (chunk: string) => void;
@@ -59,6 +62,51 @@ export interface Proc {
   /** End the process (its whole group with `group`) now: `signal`, then SIGKILL after `killGraceMs`.
    * Resolves once it is gone. Safe to call after it ended. */
   stop: (signal?: NodeJS.Signals) => Promise<void>;
+}
+
+/** characters an evidence file keeps of one stream: its head and its tail, half each */
+export const EVIDENCE_CAP = 1_000_000;
+
+/**
+ * A file that takes a stream's text as it arrives, up to `cap` characters: the first half is written
+ * at once (a live log), the last half kept in memory and written at `end()`, after a line saying how
+ * much was cut between them. What fits is written whole, with no mark.
+ */
+function cappedFile(path: string, cap: number): { write: (chunk: string) => void; end: () => Promise<void> } {
+  const file = createWriteStream(path);
+  let headLeft = Math.ceil(cap / 2);
+  const tailMax = cap - headLeft;
+  let tail: string[] = [];
+  let tailSize = 0;
+  let total = 0;
+  return {
+    write(chunk) {
+      total += chunk.length;
+      if (headLeft > 0) {
+        const head = chunk.slice(0, headLeft);
+        file.write(head);
+        headLeft -= head.length;
+        chunk = chunk.slice(head.length);
+        if (chunk === '') return;
+      }
+      tail.push(chunk);
+      tailSize += chunk.length;
+      if (tailSize > 2 * tailMax) {
+        // keep memory bounded: fold the kept tail into one string of tailMax
+        const joined = tail.join('');
+        tail = [joined.slice(joined.length - tailMax)];
+        tailSize = tailMax;
+      }
+    },
+    end() {
+      let kept = tail.join('');
+      if (kept.length > tailMax) kept = kept.slice(kept.length - tailMax);
+      const cut = total - (cap - tailMax - headLeft) - kept.length;
+      if (cut > 0) file.write(`\n[natmatrix: ${cut} characters cut here; this file keeps the first ${cap - tailMax} and the last ${kept.length} of ${total}]\n`);
+      file.write(kept);
+      return new Promise<void>((resolve) => file.end(resolve));
+    },
+  };
 }
 
 const DEFAULT_KILL_GRACE_MS = 300;
@@ -155,7 +203,7 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
   const collect = (stream: NodeJS.ReadableStream & { destroy: () => void }, path: string | undefined, onChunk?: (c: string) => void) => {
     const parts: string[] = [];
     let size = 0;
-    const file = path ? createWriteStream(path) : null;
+    const file = path ? cappedFile(path, opts.fileCap ?? EVIDENCE_CAP) : null;
     let received = 0;
     stream.setEncoding('utf8');
     stream.on('data', (chunk: string) => {
@@ -185,7 +233,7 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
       received: () => received,
       /** stop reading (a process outside the tree holds the pipe) */
       abandon: () => stream.destroy(),
-      flush: () => (file ? new Promise<void>((resolve) => file.end(resolve)) : Promise.resolve()),
+      flush: () => (file ? file.end() : Promise.resolve()),
     };
   };
   const out = collect(child.stdout!, opts.stdoutFile, opts.onStdout);

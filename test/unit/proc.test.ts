@@ -279,3 +279,28 @@ test('the pipe grace never drops what the process wrote before it ended, even wh
   t.is(r.stdout.length, 400_000 + 1 + 12);
   t.true(r.stdout.endsWith('\n{"ok":true}\n'));
 });
+
+// Evidence files obey a cap as the verdict's buffer does: a 10 MB agent leaves the head and the tail,
+// and the file says it was cut (issue 11).
+test('evidence files keep head and tail of a flood and say that they were cut', async (t) => {
+  const script = "const a='HEAD'+'a'.repeat(5e6); process.stdout.write(a); process.stderr.write(a); process.stdout.write('b'.repeat(5e6)+'TAIL'); process.stderr.write('b'.repeat(5e6)+'TAIL');";
+  const stdoutFile = join(tmp, 'flood.stdout.log');
+  const stderrFile = join(tmp, 'flood.stderr.log');
+  const { r } = await start(t, process.execPath, ['-e', script], { stdoutFile, stderrFile }).elapsed();
+  t.is(r.exitCode, 0);
+  for (const f of [stdoutFile, stderrFile]) {
+    const text = readFileSync(f, 'utf8');
+    t.true(text.length <= 1_100_000, `${f}: ${text.length} characters`);
+    t.true(text.startsWith('HEAD'), 'the head is kept');
+    t.true(text.endsWith('TAIL'), 'the tail is kept');
+    t.regex(text, /\[natmatrix: \d+ characters cut here/);
+  }
+});
+
+test('evidence files under the cap are written whole, with no mark', async (t) => {
+  const stdoutFile = join(tmp, 'small.stdout.log');
+  const { r } = await start(t, process.execPath, ['-e', "process.stdout.write('x'.repeat(300000)+'END')"], { stdoutFile }).elapsed();
+  t.is(r.exitCode, 0);
+  const text = readFileSync(stdoutFile, 'utf8');
+  t.is(text, 'x'.repeat(300000) + 'END');
+});
