@@ -25,6 +25,7 @@ export const PEER_ENV = {
   NMX_PEER_NAT: 'name of the NAT type in front of the other peer (informational)',
   NMX_RELAY: 'only for agents with service relay: ip:port of the TLS relay\'s control port (tx_tlsrelay line protocol)',
   NMX_RELAY_CA: 'only with NMX_RELAY: PEM file of the relay\'s certificate (self-signed for the run, IP SAN = the relay\'s address)',
+  NMX_RELAY_SECRET: 'only with NMX_RELAY: the run\'s relay credential (hex), new every run; a server\'s control connection sends `auth <it>` as its first line',
   NMX_STUN: 'only for agents with service stun or turn: ip:port of the STUN server (coturn)',
   NMX_STUN_ALT: 'only with NMX_STUN: its RFC 5780 other address and port (where CHANGE-REQUEST answers come from)',
   NMX_TURN: 'only for agents with service turn: ip:port of the TURN server (UDP and TCP; the same server as NMX_STUN)',
@@ -53,6 +54,7 @@ export const RELAY_ENV = {
   NMX_RELAY_CERT: 'PEM certificate file (self-signed for the run; peers get it as NMX_RELAY_CA)',
   NMX_RELAY_KEY: 'PEM private key file',
   NMX_RELAY_PORTS: 'FIRST-LAST: the pool of listening ports, bound at start; pair i is (FIRST+2i public, FIRST+2i+1 reverse)',
+  NMX_RELAY_SECRET: 'the run\'s relay credential, new every run (peers get it as NMX_RELAY_SECRET): a control connection whose first line is not `auth <it>` gets `auth_failed`',
 } as const;
 
 export type RelayEnv = Record<keyof typeof RELAY_ENV, string>;
@@ -116,7 +118,7 @@ export function contractJson(): object {
     relay: {
       what: 'started by the harness in the public node when an agent asks for service relay (agents/relay/relay.ts); peers reach it at NMX_RELAY',
       environment: RELAY_ENV,
-      protocol: 'TLS everywhere, lines end in \\r\\n. A server connects to the control port and reads `public_listener HOST:PORT` (give it to clients) and `reverse_listener HOST:PORT`, or `no_available_listeners` when the pool is used up. For every client that connects to the public port the relay sends `new_connection`; the server connects to the reverse port, and that connection carries the client\'s bytes both ways.',
+      protocol: 'TLS everywhere, lines end in \\r\\n. A server connects to the control port, sends `auth NMX_RELAY_SECRET` (within 5 s; otherwise `auth_failed` and the relay closes) and reads `reverse_token TOKEN` (this allocation\'s), `public_listener HOST:PORT` (give it to clients) and `reverse_listener HOST:PORT`; or `too_many_listeners` when its address already holds 2 pairs, or `no_available_listeners` when the pool is used up (the relay closes after either). For every client that connects to the public port the relay sends `new_connection`; the server connects to the reverse port from the control connection\'s address and sends `reverse_token TOKEN` as its first line (anything else, or another address, is closed having received nothing), and that connection carries the client\'s bytes both ways. Clients on the public port need no credential.',
       ready: 'one stdout line {"ready":true,...} once every port is bound',
     },
     stunTurn: {

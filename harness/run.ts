@@ -272,7 +272,7 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, run: AgentRun, ctx: R
 function serviceEnv(spec: AgentSpec, relay: Relay | null, stunTurn: StunTurn | null): PeerEnv {
   const uses = (x: ServiceName) => spec.services.includes(x);
   return {
-    ...(uses('relay') && relay ? { NMX_RELAY: relay.address, NMX_RELAY_CA: relay.ca } : {}),
+    ...(uses('relay') && relay ? { NMX_RELAY: relay.address, NMX_RELAY_CA: relay.ca, NMX_RELAY_SECRET: relay.secret } : {}),
     ...((uses('stun') || uses('turn')) && stunTurn ? { NMX_STUN: stunTurn.stun, NMX_STUN_ALT: stunTurn.stunAlt } : {}),
     ...(uses('turn') && stunTurn?.turn ? { NMX_TURN: stunTurn.turn, NMX_TURN_USER: stunTurn.user, NMX_TURN_PASS: stunTurn.password, NMX_TURN_REALM: stunTurn.realm } : {}),
   };

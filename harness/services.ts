@@ -154,15 +154,18 @@ export const RELAY_POOL = { first: 12100, last: 12100 + 2 * MAX_JOBS - 1 };
 export interface Relay extends Service {
   /** the CA the peers verify the relay's certificate with (it is its own self-signed certificate) */
   ca: string;
+  /** the run's relay credential: a server's control connection must prove it (`auth SECRET`) */
+  secret: string;
 }
 
-/** A TLS relay (agents/relay, the tx_tlsrelay protocol) with a certificate made for this run. */
+/** A TLS relay (agents/relay, the tx_tlsrelay protocol) with a certificate and a credential made for this run. */
 export async function startRelay(lab: Lab, cmd: string[], outDir: string, teardown: Teardown): Promise<Relay> {
   const { rendezvous } = lab.plan;
   const { cert, key } = await makeRelayCert(join(outDir, 'relay'), [rendezvous.ip]);
   const listen = `${rendezvous.ip}:${RELAY_PORT}`;
-  const env = { NMX_ROLE: 'relay', NMX_LISTEN: listen, NMX_RELAY_CERT: cert, NMX_RELAY_KEY: key, NMX_RELAY_PORTS: `${RELAY_POOL.first}-${RELAY_POOL.last}` };
-  return { ...startService(lab, cmd, 'relay agent', env, outDir, 'relay', teardown), ca: cert };
+  const secret = randomBytes(16).toString('hex');
+  const env = { NMX_ROLE: 'relay', NMX_LISTEN: listen, NMX_RELAY_CERT: cert, NMX_RELAY_KEY: key, NMX_RELAY_PORTS: `${RELAY_POOL.first}-${RELAY_POOL.last}`, NMX_RELAY_SECRET: secret };
+  return { ...startService(lab, cmd, 'relay agent', env, outDir, 'relay', teardown), ca: cert, secret };
 }
 
 /** Where no TURN relay may send (RFC 1918, RFC 6598 shared space, link-local). */

@@ -13,8 +13,9 @@
 // (the relay sees the bytes, but cannot forge the peer). The two peers move through the steps in
 // lockstep: a step ends for both at its punch window (or pairing wait), and the next pairs them again.
 //
-// Environment: the peer contract (README) plus NMX_RELAY (ip:port of the relay's TLS control port) and
-// NMX_RELAY_CA (PEM file of the relay's certificate). Without NMX_RELAY the chain stops after TCP.
+// Environment: the peer contract (README) plus NMX_RELAY (ip:port of the relay's TLS control port),
+// NMX_RELAY_CA (PEM file of the relay's certificate) and NMX_RELAY_SECRET (the run's relay credential,
+// which b's listener proves). Without NMX_RELAY the chain stops after TCP.
 // Verdict: the contract's, with "path" the step that won and "steps" what each step did:
 //   {"ok":true,"path":"relayed","peer":"203.0.113.10:12101","timeToDirectMs":8.1,
 //    "steps":[{"path":"direct-udp","ok":false,"ms":612,"reason":"…"},{"path":"direct-tcp",…},{"path":"relayed","ok":true,"ms":9}]}
@@ -43,7 +44,14 @@ import { punchUdp } from '../udp-punch/punch.ts';
 const UDP_WAIT_MS = 1500;
 
 interface FallbackConfig extends PeerConfig {
-  relay: { address: Endpoint; ca: string } | null;
+  relay: RelayAccess | null;
+}
+
+interface RelayAccess {
+  address: Endpoint;
+  ca: string;
+  /** the run's relay credential (NMX_RELAY_SECRET) */
+  secret: string;
 }
 
 function readConfig(env: Env): FallbackConfig {
@@ -58,11 +66,13 @@ function readConfig(env: Env): FallbackConfig {
   } catch (e) {
     throw new EnvError('NMX_RELAY_CA', `cannot be read: ${(e as Error).message}`);
   }
-  return { ...base, relay: { address, ca } };
+  const secret = env.NMX_RELAY_SECRET;
+  if (!secret) throw new EnvError('NMX_RELAY_SECRET', 'is not set (the run\'s relay credential; NMX_RELAY is set)');
+  return { ...base, relay: { address, ca, secret } };
 }
 
 /** The relay step: b listens on the relay, a dials it; both prove the peer with a signed hello. */
-function viaRelay(cfg: FallbackConfig, relay: { address: Endpoint; ca: string }): Promise<PunchResult> {
+function viaRelay(cfg: FallbackConfig, relay: RelayAccess): Promise<PunchResult> {
   const log = makeLogger(cfg.role);
   const session = `${cfg.session}/relay`;
   const replay = new ReplayGuard();
@@ -92,6 +102,7 @@ function viaRelay(cfg: FallbackConfig, relay: { address: Endpoint; ca: string })
       openRelayListener({
         relay: relay.address,
         ca: relay.ca,
+        secret: relay.secret,
         log,
         onConnection: (sock) => {
           sock.on('error', (e) => log(`relayed connection: ${e.message}`));

@@ -1,10 +1,12 @@
 // Client side of the tx_tlsrelay line protocol (see relay.ts), for peer agents that fall back to a relay.
 //
 // A server calls openRelayListener: it opens a TLS control connection to the relay (the relay's
-// certificate is verified against `ca`), learns its public_listener (give it to clients) and its
-// reverse_listener, and then, for every `new_connection` line, dials the reverse listener and hands
-// the TLS socket to onConnection: that socket carries one client's bytes. A client calls dialRelay
-// with the server's public listener. Lines end in "\r\n"; endpoints are IPv4 "a.b.c.d:port".
+// certificate is verified against `ca`), proves the run's credential (`auth SECRET`, NMX_RELAY_SECRET),
+// learns its allocation's reverse_token, its public_listener (give it to clients) and its
+// reverse_listener, and then, for every `new_connection` line, dials the reverse listener, sends
+// `reverse_token TOKEN` as its first line and hands the TLS socket to onConnection: that socket carries
+// one client's bytes. A client calls dialRelay with the server's public listener (no credential: the
+// public listener is public). Lines end in "\r\n"; endpoints are IPv4 "a.b.c.d:port".
 //
 // Only node built-ins are imported: agents are bundled by esbuild.
 import tls from 'node:tls';
@@ -26,6 +28,8 @@ export interface RelayListenerOptions {
   relay: Endpoint;
   /** PEM of the certificate(s) the relay's certificate must chain to */
   ca: string | Buffer;
+  /** the run's relay credential (NMX_RELAY_SECRET), sent as the control connection's first line */
+  secret: string;
   /** one TLS socket per client, already connected to the reverse listener */
   onConnection: (sock: tls.TLSSocket) => void;
   log?: (line: string) => void;
@@ -72,15 +76,18 @@ export function openRelayListener(o: RelayListenerOptions): Promise<RelayListene
   const log = o.log ?? (() => {});
   const relayText = formatEndpoint(o.relay);
   const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!/^\S+$/.test(o.secret)) return Promise.reject(new Error(`relay ${relayText}: the relay credential is empty or holds whitespace`));
   return new Promise((resolve, reject) => {
     // the same options as connectTls, inline: the control socket must be read from the first byte
     const sock = tls.connect({ host: o.relay.address, port: o.relay.port, ca: o.ca, rejectUnauthorized: true });
+    sock.write(`auth ${o.secret}\r\n`); // sent once the handshake is done
     let publicListener: Endpoint | null = null;
     let reverse: Endpoint | null = null;
+    let token: string | null = null;
     let opened = false;
     let closing = false;
     let buffered = '';
-    const timer = setTimeout(() => fail(new Error(`no listener lines within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => fail(new Error(`no reverse_token and listener lines within ${timeoutMs} ms`)), timeoutMs);
 
     const fail = (e: Error) => {
       clearTimeout(timer);
@@ -109,10 +116,19 @@ export function openRelayListener(o: RelayListenerOptions): Promise<RelayListene
       connectTls(ep, o.ca, 'reverse listener', timeoutMs).then(
         (s) => {
           log(`reverse connection ${formatEndpoint(ep)} established`);
+          s.write(`reverse_token ${token!}\r\n`); // binds the connection to this allocation
           o.onConnection(s);
         },
         (e: Error) => log(`reverse connection failed: ${e.message}`),
       );
+    };
+
+    /** Opened once the allocation's three lines (reverse_token, public_listener, reverse_listener) are in. */
+    const maybeOpen = () => {
+      if (opened || !publicListener || !reverse || token === null) return;
+      opened = true;
+      clearTimeout(timer);
+      resolve(listener);
     };
 
     const onLine = (line: string) => {
@@ -126,6 +142,20 @@ export function openRelayListener(o: RelayListenerOptions): Promise<RelayListene
         fail(new Error('no_available_listeners (every port pair of the relay is in use)'));
         return;
       }
+      if (word === 'auth_failed') {
+        fail(new Error('auth_failed (the relay refused the credential: NMX_RELAY_SECRET is not this run\'s)'));
+        return;
+      }
+      if (word === 'too_many_listeners') {
+        fail(new Error('too_many_listeners (this address already holds as many port pairs as the relay gives one client)'));
+        return;
+      }
+      if (word === 'reverse_token' && arg !== undefined && rest.length === 0 && !opened) {
+        token = arg;
+        log('reverse_token received');
+        maybeOpen();
+        return;
+      }
       if ((word === 'public_listener' || word === 'reverse_listener') && arg !== undefined && rest.length === 0 && !opened) {
         let ep: Endpoint;
         try {
@@ -137,11 +167,7 @@ export function openRelayListener(o: RelayListenerOptions): Promise<RelayListene
         if (word === 'public_listener') publicListener = ep;
         else reverse = ep;
         log(`${word} ${formatEndpoint(ep)}`);
-        if (publicListener && reverse) {
-          opened = true;
-          clearTimeout(timer);
-          resolve(listener);
-        }
+        maybeOpen();
         return;
       }
       log(`unexpected control line from relay ignored: ${quote(line)}`);
@@ -165,7 +191,7 @@ export function openRelayListener(o: RelayListenerOptions): Promise<RelayListene
     sock.once('close', () => {
       clearTimeout(timer);
       if (!opened) {
-        fail(new Error('control connection closed before the public_listener and reverse_listener lines'));
+        fail(new Error('control connection closed before the reverse_token, public_listener and reverse_listener lines'));
         return;
       }
       const reason = closing ? 'closed' : 'control connection closed by the relay';
