@@ -55,6 +55,7 @@ function agentReports(specs: AgentSpec[], cells: Cell[]): Report['agents'] {
       services: x.services,
       sockets: x.sockets,
       peerCheck: x.peerCheck,
+      privileged: x.privileged,
       strategy: x.strategy,
       summary: summarize(own, x.strategy),
       timeToDirect: timeDistribution(own),

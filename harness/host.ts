@@ -14,6 +14,9 @@ export const REQUIRED_TOOLS: Record<string, string> = {
   nft: 'nftables',
   conntrack: 'conntrack',
   nsenter: 'util-linux',
+  // agents run confined (confine.ts): their own PID and mount namespaces, then no privilege
+  unshare: 'util-linux',
+  setpriv: 'util-linux',
 };
 
 /**

@@ -64,6 +64,9 @@ export const agentFieldsSchema = z
     /** argv run in the manifest's folder when `check` fails, once, before anything is built */
     install: argv.optional(),
     expect: expectationModelSchema.optional(),
+    /** run as root, unconfined, in the node (raw sockets, its own nft rules, …): the report says so.
+     * Default false: an unprivileged user with no capabilities, in its own PID and mount namespaces */
+    privileged: z.boolean().optional(),
   })
   .strict()
   .superRefine((m, ctx) => {
@@ -101,6 +104,8 @@ export interface AgentSpec {
   install: string[] | null;
   /** the agent's own expectation model, if it brings one */
   model: ExpectationModel | null;
+  /** runs as root, unconfined (declared); false: confined (confine.ts) */
+  privileged: boolean;
 }
 
 /** What a scenario (or the command line) sets for all of its agents, below what an agent declares. */
@@ -164,6 +169,7 @@ export function specOf(fields: AgentFields, dir: string, source: string, default
     check: fields.check ?? null,
     install: fields.install ?? null,
     model: fields.expect ?? null,
+    privileged: fields.privileged ?? false,
   };
 }
 

@@ -130,6 +130,7 @@ function agentTraits(x: AgentReport): string {
     x.rendezvousScope && x.rendezvousScope !== 'run' ? `rendezvous per ${x.rendezvousScope}` : '',
     x.services.length ? `services ${x.services.join(', ')}` : '',
     x.peerCheck ? '' : 'peers unchecked',
+    x.privileged === true ? 'privileged: ran as root, unconfined' : '',
   ].filter(Boolean).join(', ');
 }
 

@@ -13,6 +13,7 @@ import { judgeCell, judgeTry, readVerdict } from './judge.ts';
 import type { Lab } from './lab.ts';
 import type { AgentSpec, ServiceName } from './manifest.ts';
 import type { NatType } from './nat.ts';
+import { checkReachable, giveFiles } from './confine.ts';
 import { sweepNamespaces } from './netns.ts';
 import { partnerViews, type Lane, type Plan, type PlannedAttempt, type Side } from './plan.ts';
 import { resetRouter, snapshotRouter, startCapture } from './router.ts';
@@ -50,6 +51,8 @@ export async function runnableAgents(specs: AgentSpec[]): Promise<RunnableAgent[
         spec.peer.b === spec.peer.a ? null : agentCommand(spec.peer.b),
         spec.rendezvous === null ? null : agentCommand(spec.rendezvous),
       ]);
+      // a confined agent runs as an unprivileged user: it must be able to reach its own files
+      if (!spec.privileged) for (const argv of [a, b, rendezvous]) if (argv) checkReachable(spec.name, argv);
       return { spec, peer: { a, b: b ?? a }, rendezvous };
     }),
   );
@@ -137,6 +140,9 @@ interface Peer {
   stopped: () => boolean;
 }
 
+/** Peer environment variables that name a file the agent reads. */
+const GIVEN_ENV = ['NMX_RELAY_CA'] as const;
+
 function startPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv: RendezvousLease | null, run: AgentRun, ctx: RunContext): Peer {
   const rel = relative(ctx.outDir, dir);
   const stdout = join(rel, `${side.role}.stdout`);
@@ -163,8 +169,11 @@ function startPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv
       ...run.serviceEnv,
       ...(side.role === 'a' ? publicEnv(side, att.natA, peer, att.natB) : publicEnv(side, att.natB, peer, att.natA)),
   };
+  // files named in the environment (the relay's CA) are given to a confined agent as private copies
+  const given = giveFiles(env as Record<string, string>, GIVEN_ENV);
   const proc = startTracked(side.host, cmd, {
-    env: env as Record<string, string>,
+    env: spec.privileged ? (env as Record<string, string>) : given.env,
+    confine: spec.privileged ? null : { files: given.files },
     stdoutFile: join(ctx.outDir, stdout),
     stderrFile: join(ctx.outDir, stderr),
     timeoutMs: run.hardMs,

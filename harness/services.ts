@@ -19,6 +19,7 @@ import type { RelayEnv, RendezvousEnv } from './contract.ts';
 import type { AgentSpec, RendezvousScope } from './manifest.ts';
 import { nsRun } from './netns.ts';
 import { MAX_JOBS, type Plan } from './plan.ts';
+import { giveFiles, type Confinement } from './confine.ts';
 import { makeRelayCert } from './relay-cert.ts';
 import { isReadyLine, startDaemon, type Daemon } from './supervise.ts';
 import type { Teardown } from './teardown.ts';
@@ -40,10 +41,11 @@ export interface Service {
 }
 
 /** Start a service agent in the public node; `logs` is the run-folder-relative path prefix of its logs. */
-function startService(lab: Lab, cmd: string[], label: string, env: Omit<RendezvousEnv | RelayEnv, 'NMX_RUN'>, outDir: string, logs: string, teardown: Teardown): Service {
+function startService(lab: Lab, cmd: string[], label: string, env: Omit<RendezvousEnv | RelayEnv, 'NMX_RUN'>, outDir: string, logs: string, teardown: Teardown, confine: Confinement | null): Service {
   const d: Daemon = startDaemon(lab.plan.rendezvous.ns, cmd, {
     label: `the ${label}`,
     env: { NMX_RUN: lab.plan.runId, ...env } as Record<string, string>,
+    confine,
     stdoutFile: join(outDir, `${logs}.stdout.log`),
     stderrFile: join(outDir, `${logs}.stderr.log`),
     watch: 'stdout',
@@ -120,7 +122,9 @@ export class Rendezvous {
   private start(port: number, logs: string): Service {
     const listen = `${this.lab.plan.rendezvous.ip}:${port}`;
     const env = { NMX_ROLE: 'rendezvous', NMX_LISTEN: listen, NMX_SECRET: this.secret };
-    return startService(this.lab, this.cmd, `rendezvous agent${this.lab.plan.agents > 1 ? ` of ${this.agent.name}` : ''}`, env, this.outDir, logs, this.teardown);
+    // the rendezvous is the agent's code: confined like its peers, unless the agent is privileged
+    const confine = this.agent.privileged ? null : { files: [] };
+    return startService(this.lab, this.cmd, `rendezvous agent${this.lab.plan.agents > 1 ? ` of ${this.agent.name}` : ''}`, env, this.outDir, logs, this.teardown, confine);
   }
 
   /** Every instance started so far is settled (ready, or known broken). */
@@ -164,8 +168,10 @@ export async function startRelay(lab: Lab, cmd: string[], outDir: string, teardo
   const { cert, key } = await makeRelayCert(join(outDir, 'relay'), [rendezvous.ip]);
   const listen = `${rendezvous.ip}:${RELAY_PORT}`;
   const secret = randomBytes(16).toString('hex');
-  const env = { NMX_ROLE: 'relay', NMX_LISTEN: listen, NMX_RELAY_CERT: cert, NMX_RELAY_KEY: key, NMX_RELAY_PORTS: `${RELAY_POOL.first}-${RELAY_POOL.last}`, NMX_RELAY_SECRET: secret };
-  return { ...startService(lab, cmd, 'relay agent', env, outDir, 'relay', teardown), ca: cert, secret };
+  // confined too, its certificate and key given to it as private copies (the run folder is not its)
+  const given = giveFiles({ NMX_RELAY_CERT: cert, NMX_RELAY_KEY: key }, ['NMX_RELAY_CERT', 'NMX_RELAY_KEY']);
+  const env = { NMX_ROLE: 'relay', NMX_LISTEN: listen, NMX_RELAY_CERT: given.env.NMX_RELAY_CERT!, NMX_RELAY_KEY: given.env.NMX_RELAY_KEY!, NMX_RELAY_PORTS: `${RELAY_POOL.first}-${RELAY_POOL.last}`, NMX_RELAY_SECRET: secret };
+  return { ...startService(lab, cmd, 'relay agent', env, outDir, 'relay', teardown, { files: given.files }), ca: cert, secret };
 }
 
 /** Where no TURN relay may send (RFC 1918, RFC 6598 shared space, link-local). */

@@ -1,6 +1,7 @@
 // Process supervision: every process natmatrix starts inside a namespace (agents, services, probes,
 // captures) is the leader of its own process group, registered for teardown the moment it exists, and
 // ended as a tree (proc.ts). Daemons are waited on by state (a ready line), never by time.
+import { CONFINED_ENV, confinedArgv, readInit, type Confinement } from './confine.ts';
 import { RunError } from './errors.ts';
 import { nsStart } from './netns.ts';
 import type { Proc, ProcOptions, ProcResult } from './proc.ts';
@@ -15,13 +16,20 @@ export interface Daemon {
   done: Promise<ProcResult>;
 }
 
+/** Start options, plus: run it confined (an agent, unless it declared itself privileged). */
+export type TrackedOptions = ProcOptions & { confine?: Confinement | null | undefined };
+
 /**
  * Start a process inside a namespace with its PID registered for teardown at once; the registration is
- * dropped the moment the process ends (its PID must not be signalled after that).
+ * dropped the moment the process ends (its PID must not be signalled after that). With `confine`, it
+ * runs unprivileged in PID and mount namespaces of its own (confine.ts).
  */
-export function startTracked(ns: string, argv: string[], opts: ProcOptions, teardown: Teardown, label: string): Proc {
+export function startTracked(ns: string, argv: string[], opts: TrackedOptions, teardown: Teardown, label: string): Proc {
+  const { confine, ...procOpts } = opts;
   // every process is the leader of its own group: the deadline, stop() and teardown reach its whole tree
-  const proc = nsStart(ns, argv, { ...opts, group: true });
+  const proc = confine
+    ? nsStart(ns, confinedArgv(argv, confine), { ...procOpts, env: { ...procOpts.env, ...CONFINED_ENV }, group: true })
+    : nsStart(ns, argv, { ...procOpts, group: true });
   const pid = proc.pid;
   const release = pid === undefined ? () => {} : teardown.push(`stop ${label} (pid ${pid} and its process group)`, () => proc.stop());
   return {
@@ -29,7 +37,7 @@ export function startTracked(ns: string, argv: string[], opts: ProcOptions, tear
     stop: proc.stop,
     done: proc.done.then((r) => {
       release();
-      return r;
+      return confine ? readInit(r) : r;
     }),
   };
 }
@@ -51,7 +59,7 @@ export function isReadyLine(line: string): boolean {
 export function startDaemon(
   ns: string,
   argv: string[],
-  o: { label: string; watch: 'stdout' | 'stderr'; isReady: (printed: string) => boolean; readyTimeoutMs: number; teardown: Teardown } & Omit<ProcOptions, 'onStdout' | 'onStderr'>,
+  o: { label: string; watch: 'stdout' | 'stderr'; isReady: (printed: string) => boolean; readyTimeoutMs: number; teardown: Teardown } & Omit<TrackedOptions, 'onStdout' | 'onStderr'>,
 ): Daemon {
   let printed = '';
   let onReady = () => {};

@@ -190,6 +190,8 @@ export interface AgentReport {
   services: string[];
   sockets: 'one' | 'many';
   peerCheck: boolean;
+  /** ran as root, unconfined, as it declared ("privileged": true); false: confined, unprivileged */
+  privileged: boolean;
   strategy: string[] | null;
   summary: Summary;
   timeToDirect: TimeDistribution;

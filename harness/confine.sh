@@ -1,0 +1,86 @@
+#!/bin/bash
+# The init of a confined agent: PID 1 of the agent's own PID namespace, in a mount namespace of its own
+# (harness/confine.ts starts it as `unshare --pid --fork --kill-child --mount --propagation private
+# --mount-proc`, inside the lab node's network namespace, still as root). It
+#   1. makes the root filesystem read-only and gives the agent a private, empty /tmp and /dev/shm
+#      (nothing it writes there reaches the host; all of it vanishes with the namespace);
+#   2. copies the files the agent is given (--file SRC DEST) into its private /tmp, owned by the agent;
+#   3. starts the agent as the unprivileged user (setpriv: uid/gid, no supplementary groups, no
+#      capabilities in any set, no_new_privs) and forwards SIGTERM/SIGINT/SIGHUP to it (the kernel
+#      drops signals to a namespace's PID 1 that it has no handler for);
+#   4. when the agent ends, names the processes it left behind (the kernel kills them all when this
+#      PID 1 exits) and how the agent ended, on stderr in lines the harness reads and strips:
+#        [natmatrix-init: left behind: NAME NAME …]    [natmatrix-init: killed by SIGNAME]
+# Usage: confine.sh UID GID [--file SRC DEST]... -- COMMAND [ARG]...
+set -u
+agent_path=${PATH:-/usr/bin:/bin}
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+setpriv=$(command -v setpriv) || { printf '[natmatrix-init: cannot confine the agent: setpriv not found]\n' >&2; exit 125; }
+die() {
+  printf '[natmatrix-init: cannot confine the agent: %s]\n' "$1" >&2
+  exit 125
+}
+[ $$ -eq 1 ] || die "not PID 1 of a PID namespace of its own"
+uid=$1 gid=$2
+shift 2
+files=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do
+  case $1 in
+    --file) files+=("$2" "$3"); shift 3 ;;
+    *) die "unknown option $1" ;;
+  esac
+done
+shift
+
+# open what the agent is given before /tmp is covered (a source may be there)
+fds=()
+for ((i = 0; i < ${#files[@]}; i += 2)); do
+  exec {fd}<"${files[i]}" || die "cannot read ${files[i]}"
+  fds+=("$fd")
+done
+
+# / read-only (with it /var/tmp, on most hosts); /tmp and /dev/shm, world-writable mounts of their own
+# on the host, replaced by private ones
+mount -o remount,bind,ro / 2>/dev/null || die "cannot make / read-only"
+for d in /tmp /dev/shm; do
+  if [ -d "$d" ]; then mount -t tmpfs -o mode=1777,nosuid,nodev,size=256m natmatrix-tmp "$d" || die "cannot mount a private $d"; fi
+done
+for ((i = 0; i < ${#files[@]}; i += 2)); do
+  src=${files[i]} dst=${files[i + 1]} fd=${fds[i / 2]}
+  case $dst in /tmp/*) ;; *) die "a given file must go to /tmp: $dst" ;; esac
+  mkdir -p "${dst%/*}" && cat <&"$fd" >"$dst" && chown "$uid:$gid" "$dst" && chmod 0400 "$dst" || die "cannot give the agent $src"
+  exec {fd}<&-
+done
+
+child=
+forward() { [ -n "$child" ] && kill -s "$1" "$child" 2>/dev/null; }
+trap 'forward TERM' TERM
+trap 'forward INT' INT
+trap 'forward HUP' HUP
+PATH=$agent_path "$setpriv" --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all -- "$@" &
+child=$!
+while :; do
+  wait "$child"
+  status=$?
+  kill -0 "$child" 2>/dev/null || break # a trapped signal ended the wait, not the agent
+done
+
+# what the agent left running (not a zombie): named, then killed by the kernel as this PID 1 exits
+leftovers() {
+  left=()
+  for d in /proc/[0-9]*; do
+    [ "${d#/proc/}" = 1 ] && continue
+    state=
+    while read -r key value _; do
+      if [ "$key" = State: ]; then state=$value; break; fi
+    done <"$d/status" 2>/dev/null
+    [ -z "$state" ] || [ "$state" = Z ] && continue
+    read -r name <"$d/comm" 2>/dev/null && left+=("$name")
+  done
+}
+leftovers
+# a process caught between fork and exec would be named after its parent: let it settle once
+[ ${#left[@]} -gt 0 ] && sleep 0.05 && leftovers
+[ ${#left[@]} -gt 0 ] && printf '\n[natmatrix-init: left behind: %s]\n' "${left[*]}" >&2
+[ "$status" -gt 128 ] && [ "$status" -lt 160 ] && printf '\n[natmatrix-init: killed by SIG%s]\n' "$(kill -l $((status - 128)))" >&2
+exit "$status"
