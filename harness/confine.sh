@@ -4,14 +4,17 @@
 # --mount-proc`, inside the lab node's network namespace, still as root). It
 #   1. makes the root filesystem read-only and gives the agent a private, empty /tmp and /dev/shm
 #      (nothing it writes there reaches the host; all of it vanishes with the namespace);
-#   2. copies the files the agent is given (--file SRC DEST) into its private /tmp, owned by the agent;
-#   3. starts the agent as the unprivileged user (setpriv: uid/gid, no supplementary groups, no
+#   2. shows it the folders it runs from (--reveal HIDDEN DIR) where the host hides them from it: a folder
+#      closed to other users on the way (HIDDEN, e.g. /root) is covered by an empty tmpfs and DIR alone is
+#      bound back at its own path, read-only; a folder in the host's /tmp is bound into the private one;
+#   3. copies the files the agent is given (--file SRC DEST) into its private /tmp, owned by the agent;
+#   4. starts the agent as the unprivileged user (setpriv: uid/gid, no supplementary groups, no
 #      capabilities in any set, no_new_privs) and forwards SIGTERM/SIGINT/SIGHUP to it (the kernel
 #      drops signals to a namespace's PID 1 that it has no handler for);
-#   4. when the agent ends, names the processes it left behind (the kernel kills them all when this
+#   5. when the agent ends, names the processes it left behind (the kernel kills them all when this
 #      PID 1 exits) and how the agent ended, on stderr in lines the harness reads and strips:
 #        [natmatrix-init: left behind: NAME NAME …]    [natmatrix-init: killed by SIGNAME]
-# Usage: confine.sh UID GID [--file SRC DEST]... -- COMMAND [ARG]...
+# Usage: confine.sh UID GID [--reveal HIDDEN DIR]... [--file SRC DEST]... -- COMMAND [ARG]...
 set -u
 agent_path=${PATH:-/usr/bin:/bin}
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -24,15 +27,22 @@ die() {
 uid=$1 gid=$2
 shift 2
 files=()
+reveals=()
 while [ $# -gt 0 ] && [ "$1" != -- ]; do
   case $1 in
     --file) files+=("$2" "$3"); shift 3 ;;
+    --reveal) reveals+=("$2" "$3"); shift 3 ;;
     *) die "unknown option $1" ;;
   esac
 done
 shift
 
-# open what the agent is given before /tmp is covered (a source may be there)
+# open what the agent is given or shown before anything covers it (a source may be in /tmp)
+rfds=()
+for ((i = 0; i < ${#reveals[@]}; i += 2)); do
+  exec {fd}<"${reveals[i + 1]}" || die "cannot open ${reveals[i + 1]}"
+  rfds+=("$fd")
+done
 fds=()
 for ((i = 0; i < ${#files[@]}; i += 2)); do
   exec {fd}<"${files[i]}" || die "cannot read ${files[i]}"
@@ -44,6 +54,19 @@ done
 mount -o remount,bind,ro / 2>/dev/null || die "cannot make / read-only"
 for d in /tmp /dev/shm; do
   if [ -d "$d" ]; then mount -t tmpfs -o mode=1777,nosuid,nodev,size=256m natmatrix-tmp "$d" || die "cannot mount a private $d"; fi
+done
+covered=" /tmp /dev/shm "
+for ((i = 0; i < ${#reveals[@]}; i += 2)); do
+  hidden=${reveals[i]} dir=${reveals[i + 1]} fd=${rfds[i / 2]}
+  case $covered in
+    *" $hidden "*) ;;
+    *) mount -t tmpfs -o mode=755,nosuid,nodev,size=1m natmatrix-cover "$hidden" || die "cannot cover $hidden"
+       covered+="$hidden " ;;
+  esac
+  # the folder, by the descriptor opened before it was covered, back at its own path and read-only
+  # (--no-canonicalize: mount would otherwise resolve the descriptor's link to the covered path)
+  mkdir -p "$dir" && mount --no-canonicalize --bind "/proc/$$/fd/$fd" "$dir" && mount -o remount,bind,ro "$dir" || die "cannot show the agent $dir"
+  exec {fd}<&-
 done
 for ((i = 0; i < ${#files[@]}; i += 2)); do
   src=${files[i]} dst=${files[i + 1]} fd=${fds[i / 2]}

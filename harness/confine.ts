@@ -42,6 +42,8 @@ export const GIVEN_DIR = '/tmp/natmatrix';
 export interface Confinement {
   /** host files the agent gets a private copy of: [host path, path the agent sees (under /tmp)] */
   files: Array<[string, string]>;
+  /** folders the agent runs from that the host hides from it: [what hides it, the folder] (reveals()) */
+  reveal?: Array<[string, string]>;
 }
 
 /**
@@ -70,6 +72,7 @@ export function confinedArgv(argv: string[], c: Confinement): string[] {
   return [
     systemTool('unshare'), '--pid', '--fork', '--kill-child', '--mount', '--propagation', 'private', '--mount-proc', '--',
     systemTool('bash'), CONFINE_SH, String(AGENT_USER.uid), String(AGENT_USER.gid),
+    ...(c.reveal ?? []).flatMap(([hidden, dir]) => ['--reveal', hidden, dir]),
     ...c.files.flatMap(([src, dst]) => ['--file', src, dst]),
     '--', ...argv,
   ];
@@ -95,20 +98,35 @@ export function readInit(r: ProcResult): ProcResult {
   return out;
 }
 
+/** Mounts the agent gets private copies of: what the host has there is hidden from it. */
+const PRIVATE_MOUNTS = ['/tmp', '/dev/shm'];
+
 /**
- * Why the agent user cannot run `file` (a directory on its way it may not enter, or the file itself it
- * may not read), or null when it can. Checked by mode bits as the kernel would for a user that owns
- * none of them and is in none of their groups.
+ * What hides `dir` from the agent user: the private mount it lies in (its /tmp), or the first folder on
+ * its way that other users may not enter (/root, a 0700 temporary folder); null when nothing does.
  */
-export function unreachable(file: string): string | null {
-  const parts = file.split('/').filter(Boolean);
-  for (let i = 0; i < parts.length; i++) {
-    const dir = '/' + parts.slice(0, i).join('/');
-    const st = statSync(dir);
-    if (!othersMay(st, constants.S_IXOTH)) return `${dir} is closed to other users (mode ${(st.mode & 0o777).toString(8)})`;
+export function hiddenBy(dir: string): string | null {
+  const priv = PRIVATE_MOUNTS.find((m) => dir === m || dir.startsWith(`${m}/`));
+  if (priv) return priv;
+  const parts = dir.split('/').filter(Boolean);
+  for (let i = 1; i < parts.length; i++) {
+    const up = '/' + parts.slice(0, i).join('/');
+    if (!othersMay(statSync(up), constants.S_IXOTH)) return up;
   }
+  return null;
+}
+
+/**
+ * Why the agent user cannot use `file` once its folder is shown to it (the folder itself closed, the
+ * file not readable, an executable not executable by others), or null when it can.
+ */
+export function unusable(file: string, executed: boolean): string | null {
+  const dir = statSync(file).isDirectory() ? file : file.slice(0, file.lastIndexOf('/')) || '/';
+  const d = statSync(dir);
+  if (!othersMay(d, constants.S_IXOTH)) return `${dir} is closed to other users (mode ${(d.mode & 0o777).toString(8)})`;
   const st = statSync(file);
   if (!othersMay(st, constants.S_IROTH)) return `${file} is not readable by other users (mode ${(st.mode & 0o777).toString(8)})`;
+  if (executed && !st.isDirectory() && !othersMay(st, constants.S_IXOTH)) return `${file} is not executable by other users (mode ${(st.mode & 0o777).toString(8)})`;
   return null;
 }
 
@@ -118,25 +136,41 @@ function othersMay(st: { mode: number; uid: number; gid: number }, bit: number):
   return (st.mode & bit) !== 0;
 }
 
-/**
- * Refuse, with one line, an unprivileged agent whose files the agent user cannot reach: every argument
- * of its argv that is an existing absolute path (the interpreter, the script, a bundle).
- */
-export function checkReachable(agent: string, argv: string[]): void {
-  for (const arg of argv) {
-    if (!arg.startsWith('/')) continue;
-    try {
-      accessSync(arg, constants.F_OK);
-    } catch {
-      continue;
-    }
-    const why = unreachable(arg);
-    if (why) {
-      throw new UsageError(
-        `agent ${agent} runs as the unprivileged user ${AGENT_USER.name}, which cannot reach ${arg}: ${why}; ` +
-          `put it (or natmatrix's checkout) where other users can read, e.g. under /opt or /srv, or declare "privileged": true for it`,
-      );
-    }
-  }
-}
+const within = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 
+/**
+ * Prepare an unprivileged agent's confinement from its commands: every argument that is an existing
+ * absolute path (the interpreter, the script, a bundle) must be usable by the agent user, and the
+ * folders it lies in (or the agent's own folder `home`, when it holds them: its node_modules) are
+ * shown to it where the host hides them. Returns those folders; a UsageError (one line) for a file it
+ * could not use even then.
+ */
+export function reveals(agent: string, argvs: string[][], home?: string): Array<[string, string]> {
+  const dirs = new Set<string>();
+  for (const argv of argvs) {
+    argv.forEach((arg, i) => {
+      if (!arg.startsWith('/')) return;
+      try {
+        accessSync(arg, constants.F_OK);
+      } catch {
+        return;
+      }
+      const why = unusable(arg, i === 0);
+      if (why) {
+        throw new UsageError(
+          `agent ${agent} runs as the unprivileged user ${AGENT_USER.name}, which cannot use ${arg}: ${why}; ` +
+            `open it to other users (chmod o+rX), or declare "privileged": true for the agent`,
+        );
+      }
+      const dir = statSync(arg).isDirectory() ? arg : arg.slice(0, arg.lastIndexOf('/')) || '/';
+      dirs.add(home && within(dir, home) ? home : dir);
+    });
+  }
+  const hidden: Array<[string, string]> = [];
+  for (const dir of [...dirs].sort()) {
+    if (hidden.some(([, d]) => within(dir, d))) continue; // shown with a folder above it
+    const by = hiddenBy(dir);
+    if (by) hidden.push([by, dir]);
+  }
+  return hidden;
+}

@@ -13,7 +13,7 @@ import { judgeCell, judgeTry, readVerdict } from './judge.ts';
 import type { Lab } from './lab.ts';
 import type { AgentSpec, ServiceName } from './manifest.ts';
 import type { NatType } from './nat.ts';
-import { checkReachable, giveFiles } from './confine.ts';
+import { giveFiles, reveals, type Confinement } from './confine.ts';
 import { sweepNamespaces } from './netns.ts';
 import { partnerViews, type Lane, type Plan, type PlannedAttempt, type Side } from './plan.ts';
 import { resetRouter, snapshotRouter, startCapture } from './router.ts';
@@ -40,6 +40,8 @@ export interface RunnableAgent {
   spec: AgentSpec;
   peer: { a: string[]; b: string[] };
   rendezvous: string[] | null;
+  /** how its processes are confined (the folders to show them); null: it is privileged */
+  confine: Confinement | null;
 }
 
 /** Turn specs into command lines (bundling .ts agents), before anything is built. */
@@ -51,9 +53,11 @@ export async function runnableAgents(specs: AgentSpec[]): Promise<RunnableAgent[
         spec.peer.b === spec.peer.a ? null : agentCommand(spec.peer.b),
         spec.rendezvous === null ? null : agentCommand(spec.rendezvous),
       ]);
-      // a confined agent runs as an unprivileged user: it must be able to reach its own files
-      if (!spec.privileged) for (const argv of [a, b, rendezvous]) if (argv) checkReachable(spec.name, argv);
-      return { spec, peer: { a, b: b ?? a }, rendezvous };
+      // a confined agent runs as an unprivileged user: it must be able to use its own files, and is
+      // shown the folders they are in where the host hides them from it
+      const argvs = [a, b, rendezvous].filter((x): x is string[] => x !== null);
+      const confine = spec.privileged ? null : { files: [], reveal: reveals(spec.name, argvs, spec.dir) };
+      return { spec, peer: { a, b: b ?? a }, rendezvous, confine };
     }),
   );
 }
@@ -172,8 +176,8 @@ function startPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv
   // files named in the environment (the relay's CA) are given to a confined agent as private copies
   const given = giveFiles(env as Record<string, string>, GIVEN_ENV);
   const proc = startTracked(side.host, cmd, {
-    env: spec.privileged ? (env as Record<string, string>) : given.env,
-    confine: spec.privileged ? null : { files: given.files },
+    env: run.agent.confine ? given.env : (env as Record<string, string>),
+    confine: run.agent.confine ? { ...run.agent.confine, files: given.files } : null,
     stdoutFile: join(ctx.outDir, stdout),
     stderrFile: join(ctx.outDir, stderr),
     timeoutMs: run.hardMs,

@@ -19,7 +19,7 @@ import type { RelayEnv, RendezvousEnv } from './contract.ts';
 import type { AgentSpec, RendezvousScope } from './manifest.ts';
 import { nsRun } from './netns.ts';
 import { MAX_JOBS, type Plan } from './plan.ts';
-import { giveFiles, type Confinement } from './confine.ts';
+import { giveFiles, reveals, type Confinement } from './confine.ts';
 import { makeRelayCert } from './relay-cert.ts';
 import { isReadyLine, startDaemon, type Daemon } from './supervise.ts';
 import type { Teardown } from './teardown.ts';
@@ -123,7 +123,7 @@ export class Rendezvous {
     const listen = `${this.lab.plan.rendezvous.ip}:${port}`;
     const env = { NMX_ROLE: 'rendezvous', NMX_LISTEN: listen, NMX_SECRET: this.secret };
     // the rendezvous is the agent's code: confined like its peers, unless the agent is privileged
-    const confine = this.agent.privileged ? null : { files: [] };
+    const confine = this.agent.privileged ? null : { files: [], reveal: reveals(this.agent.name, [this.cmd], this.agent.dir) };
     return startService(this.lab, this.cmd, `rendezvous agent${this.lab.plan.agents > 1 ? ` of ${this.agent.name}` : ''}`, env, this.outDir, logs, this.teardown, confine);
   }
 
@@ -171,7 +171,7 @@ export async function startRelay(lab: Lab, cmd: string[], outDir: string, teardo
   // confined too, its certificate and key given to it as private copies (the run folder is not its)
   const given = giveFiles({ NMX_RELAY_CERT: cert, NMX_RELAY_KEY: key }, ['NMX_RELAY_CERT', 'NMX_RELAY_KEY']);
   const env = { NMX_ROLE: 'relay', NMX_LISTEN: listen, NMX_RELAY_CERT: given.env.NMX_RELAY_CERT!, NMX_RELAY_KEY: given.env.NMX_RELAY_KEY!, NMX_RELAY_PORTS: `${RELAY_POOL.first}-${RELAY_POOL.last}`, NMX_RELAY_SECRET: secret };
-  return { ...startService(lab, cmd, 'relay agent', env, outDir, 'relay', teardown, { files: given.files }), ca: cert, secret };
+  return { ...startService(lab, cmd, 'relay agent', env, outDir, 'relay', teardown, { files: given.files, reveal: reveals('relay', [cmd]) }), ca: cert, secret };
 }
 
 /** Where no TURN relay may send (RFC 1918, RFC 6598 shared space, link-local). */

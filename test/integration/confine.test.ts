@@ -69,15 +69,34 @@ if (needsRoot(test)) {
     t.is(attempts(readFileSync(join(out, 'cells/full-cone-vs-full-cone/try-1/a.stderr'), 'utf8')).uid, '0');
   });
 
-  test.serial('an agent the unprivileged user cannot reach is refused with one line before anything is built', async (t) => {
-    const closed = tempDir('closed');
+  test.serial('an agent in a folder the host hides (a closed temporary folder) is shown to it read-only, and runs confined', async (t) => {
+    const closed = tempDir('closed'); // mkdtemp: mode 700, in the host's /tmp, which the agent does not see
     chmodSync(closed, 0o700);
     mkdirSync(join(closed, 'bin'));
     copyFileSync(ESCAPE, join(closed, 'bin/peer.sh'));
     chmodSync(join(closed, 'bin/peer.sh'), 0o755);
-    const r = await cli([scenario('closed', { peer: join(closed, 'bin/peer.sh') })]);
+    const out = tempDir('closed-run');
+    const r = await cli([scenario('closed', { peer: join(closed, 'bin/peer.sh') }), '--out', out], {
+      NMX_TEST_HARNESS_PID: String(process.pid),
+      NMX_TEST_WRITE_TARGETS: join(closed, 'bin/escaped'),
+    });
+    t.is(r.exitCode, 0, r.all);
+    const seen = attempts(readFileSync(join(out, 'cells/full-cone-vs-full-cone/try-1/a.stderr'), 'utf8'));
+    t.is(seen.uid, '65534');
+    t.is(seen[`write:${join(closed, 'bin/escaped')}`], 'refused', 'the folder it is shown is read-only');
+    t.false(existsSync(join(closed, 'bin/escaped')));
+  });
+
+  test.serial('an agent whose own folder is closed to other users is refused with one line before anything is built', async (t) => {
+    const dir = tempDir('closed-own');
+    chmodSync(dir, 0o755);
+    mkdirSync(join(dir, 'bin'), { mode: 0o700 });
+    chmodSync(join(dir, 'bin'), 0o700);
+    copyFileSync(ESCAPE, join(dir, 'bin/peer.sh'));
+    chmodSync(join(dir, 'bin/peer.sh'), 0o755);
+    const r = await cli([scenario('closed-own', { peer: join(dir, 'bin/peer.sh') })]);
     t.is(r.exitCode, 2, r.all);
-    t.regex(r.stderr, new RegExp(`^natmatrix: agent .* runs as the unprivileged user nobody, which cannot reach ${closed}/bin/peer.sh: ${closed} is closed to other users \\(mode 700\\)`, 'm'));
+    t.regex(r.stderr, new RegExp(`^natmatrix: agent escape runs as the unprivileged user nobody, which cannot use ${dir}/bin/peer.sh: ${dir}/bin is closed to other users \\(mode 700\\); open it`, 'm'));
     t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
   });
 }

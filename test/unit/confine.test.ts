@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { AGENT_USER, confinedArgv, giveFiles, GIVEN_DIR, readInit, unreachable } from '../../harness/confine.ts';
+import { AGENT_USER, confinedArgv, giveFiles, GIVEN_DIR, hiddenBy, readInit, reveals, unusable } from '../../harness/confine.ts';
 import type { ProcResult } from '../../harness/proc.ts';
 
 const result = (o: Partial<ProcResult>): ProcResult => ({ exitCode: 0, signal: null, stdout: '', stderr: '', timedOut: false, overflow: false, spawnError: null, leftover: [], pipesHeld: false, ...o });
@@ -43,18 +43,46 @@ test('the confined argv: own PID and mount namespaces, the init, the agent user,
   t.deepEqual(argv.slice(i + 1), [String(AGENT_USER.uid), String(AGENT_USER.gid), '--file', '/s', '/tmp/natmatrix/s', '--', '/usr/bin/node', '/a/peer.mjs']);
 });
 
-test('reachability by mode bits: a closed folder on the way, an unreadable file, an open path', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'nmx-confine-'));
+test('what hides a folder from the agent user: a closed folder on its way, its private /tmp, or nothing', (t) => {
+  const dir = mkdtempSync(join('/var/tmp', 'nmx-confine-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  chmodSync(dir, 0o755);
+  mkdirSync(join(dir, 'closed/inner'), { recursive: true });
+  chmodSync(join(dir, 'closed'), 0o700);
+  t.is(hiddenBy(join(dir, 'closed/inner')), join(dir, 'closed'));
+  t.is(hiddenBy(join(dir, 'closed')), null, 'a folder is not hidden by its own mode (unusable says so)');
+  t.is(hiddenBy('/tmp/x/y'), '/tmp');
+  t.is(hiddenBy('/dev/shm/x'), '/dev/shm');
+  t.is(hiddenBy('/usr/bin'), null);
+});
+
+test('what the agent user cannot use even when shown: a closed folder, an unreadable file, a script it may not execute', (t) => {
+  const dir = mkdtempSync(join('/var/tmp', 'nmx-confine-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   chmodSync(dir, 0o755);
   mkdirSync(join(dir, 'closed'), { mode: 0o700 });
   chmodSync(join(dir, 'closed'), 0o700);
   writeFileSync(join(dir, 'closed/peer.sh'), '');
-  writeFileSync(join(dir, 'secret.sh'), '');
-  chmodSync(join(dir, 'secret.sh'), 0o700);
-  writeFileSync(join(dir, 'open.sh'), '');
-  chmodSync(join(dir, 'open.sh'), 0o755);
-  t.is(unreachable(join(dir, 'closed/peer.sh')), `${dir}/closed is closed to other users (mode 700)`);
-  t.is(unreachable(join(dir, 'secret.sh')), `${dir}/secret.sh is not readable by other users (mode 700)`);
-  t.is(unreachable(join(dir, 'open.sh')), null);
+  for (const [name, mode] of [['secret.sh', 0o700], ['script.sh', 0o744], ['open.sh', 0o755]] as const) {
+    writeFileSync(join(dir, name), '');
+    chmodSync(join(dir, name), mode);
+  }
+  t.is(unusable(join(dir, 'closed/peer.sh'), true), `${dir}/closed is closed to other users (mode 700)`);
+  t.is(unusable(join(dir, 'secret.sh'), false), `${dir}/secret.sh is not readable by other users (mode 700)`);
+  t.is(unusable(join(dir, 'script.sh'), true), `${dir}/script.sh is not executable by other users (mode 744)`);
+  t.is(unusable(join(dir, 'script.sh'), false), null, 'read by an interpreter, it needs no x');
+  t.is(unusable(join(dir, 'open.sh'), true), null);
+});
+
+test("reveals: the folders of an agent's files the host hides, once each, the agent's own folder for what it holds", (t) => {
+  const base = mkdtempSync(join('/var/tmp', 'nmx-confine-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  chmodSync(base, 0o700); // closed: everything below is hidden
+  mkdirSync(join(base, 'agent/lib'), { recursive: true });
+  for (const f of ['agent/peer.mjs', 'agent/lib/x.mjs']) writeFileSync(join(base, f), '');
+  const shown = reveals('x', [[process.execPath, join(base, 'agent/peer.mjs')], [process.execPath, join(base, 'agent/lib/x.mjs')]], join(base, 'agent'));
+  t.deepEqual(shown, [[base, join(base, 'agent')]]);
+  t.deepEqual(reveals('y', [[process.execPath, '/usr/bin/env']]), [], 'nothing hidden, nothing to show');
+  chmodSync(join(base, 'agent/peer.mjs'), 0o600);
+  t.throws(() => reveals('x', [[process.execPath, join(base, 'agent/peer.mjs')]]), { message: /^agent x runs as the unprivileged user \S+, which cannot use .*peer\.mjs: .*not readable by other users \(mode 600\)/ });
 });
