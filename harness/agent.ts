@@ -6,7 +6,7 @@
 // contents: it is reused only while all of them are unchanged (an import from another folder included),
 // so esbuild is loaded only after an edit.
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './errors.ts';
@@ -32,10 +32,12 @@ interface CacheEntry {
   hash: string;
 }
 
-/** Write-then-rename: a parallel run never sees half a file. */
+/** Write-then-rename: a parallel run never sees half a file. Readable by others whatever the umask:
+ * confined agents run as an unprivileged user (confine.ts). */
 function writeAtomic(path: string, data: string): void {
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, data);
+  chmodSync(tmp, 0o644);
   renameSync(tmp, path);
 }
 
@@ -50,6 +52,7 @@ async function bundle(file: string): Promise<string> {
     /* no (valid) cache entry: build */
   }
   mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o755);
   const { build } = await import('esbuild');
   let code: string;
   let inputs: string[];
