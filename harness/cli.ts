@@ -1,7 +1,7 @@
 // natmatrix scenario runner: `npm run scenario <name|file> [-- options]`.
 // plan → build → run → judge → report → teardown, with one line and exit code 2 for anything the
 // user can fix, and teardown on every way out.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EnvironmentError, EXIT, RunError, UsageError, VerifyError } from './errors.ts';
@@ -13,6 +13,7 @@ import { findNat, natInfo } from './nat.ts';
 import { MAX_JOBS, plan, topologyJson } from './plan.ts';
 import { compareAgents, progressLine, renderJson, renderMarkdown, renderTerminal, summarize, timeDistribution } from './report.ts';
 import { runAttempts, runnableAgents } from './run.ts';
+import { checkOutOption, checkRunFolder, handOverToInvokingUser, makeRunFolder } from './run-folder.ts';
 import { ROOT, listScenarios, loadScenario, natTypesOf, type Scenario } from './scenario.ts';
 import { reportLeftovers, Teardown, unwindOnSignals } from './teardown.ts';
 import type { Cell, Report } from './types.ts';
@@ -73,7 +74,9 @@ options:
   --tries N          tries per pairing (default: the scenario's)
   --timeout MS       punch window per try in ms (default: the scenario's)
   --jobs N           pairings run at once, each on its own routers (default: tries expected to fail + 2 per core)
-  --out DIR          run folder (default: runs/<UTC timestamp>-<name>-<run id>/)
+  --out DIR          run folder, new or empty: a folder holding anything (an old run) is refused
+                     (default: runs/<UTC timestamp>-<name>-<run id>/); created mode 0700, and under
+                     sudo handed to the invoking user when the run ends
   --json             print report.json on stdout (human output goes to stderr)
   --keep             leave the topology up for inspection; tear down later with npm run clean
   --verify           classify every router first (RFC 5780-style, as npm run classify) and refuse,
@@ -107,19 +110,6 @@ function wholeNumber(name: string, value: string | undefined, min: number, max: 
 }
 
 const positiveInt = (name: string, value: string | undefined, max = 999_999_999) => wholeNumber(name, value, 1, max);
-
-/** mkdir -p, one level at a time: Node 20's recursive mkdirSync loops forever under /proc. */
-function makeDirs(dir: string): void {
-  const parts = dir.split('/').filter(Boolean);
-  for (let i = 1; i <= parts.length; i++) {
-    const path = '/' + parts.slice(0, i).join('/');
-    try {
-      mkdirSync(path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-  }
-}
 
 function utcStamp(d: Date): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
@@ -197,10 +187,14 @@ async function main(argv: string[]): Promise<number> {
     observe,
     internetHops: wholeNumber('internet-hops', o['internet-hops'], 0, 64),
   });
+  checkOutOption(o.out);
   if (o['dry-run']) {
     console.log(JSON.stringify({ topology: topologyJson(p), attempts: p.attempts.map(({ natA, natB, ...a }) => a) }, null, 2));
     return EXIT.ok;
   }
+
+  // an old run's folder is refused before anything is built (and without root)
+  if (o.out !== undefined) checkRunFolder(resolve(o.out));
 
   // captures need tcpdump, the relay's per-run certificate openssl, STUN and TURN coturn
   const uses = (svc: ServiceName) => scenario.agents.some((x) => x.services.includes(svc));
@@ -214,10 +208,12 @@ async function main(argv: string[]): Promise<number> {
   const agents = await runnableAgents(scenario.agents);
   const startedAt = new Date();
   const outDir = resolve(o.out ?? resolve(ROOT, 'runs', `${utcStamp(startedAt)}-${scenario.name}-${p.runId}`));
+  let created: boolean;
   try {
-    makeDirs(outDir);
+    ({ created } = makeRunFolder(outDir));
     writeFileSync(resolve(outDir, 'topology.json'), JSON.stringify(topologyJson(p), null, 2) + '\n');
   } catch (cause) {
+    if (cause instanceof UsageError) throw cause;
     throw new UsageError(`cannot write the run folder ${outDir}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message} (choose another with --out)`, { cause });
   }
 
@@ -227,6 +223,12 @@ async function main(argv: string[]): Promise<number> {
   const progress = process.stderr.isTTY && !process.env.CI;
 
   const teardown = new Teardown();
+  // the first undo, so the last to run (after every process that writes into the run folder has ended):
+  // under sudo, the run folder goes to the user who ran sudo
+  teardown.push('hand the run folder over', () => {
+    const problem = handOverToInvokingUser(outDir, created);
+    if (problem) process.stderr.write(`natmatrix: ${problem}\n`);
+  });
   const removeSignals = unwindOnSignals(teardown, (sig) => process.stderr.write(`\nnatmatrix: ${sig}: tearing down run ${p.runId}…\n`), p.runId);
   try {
     const t0 = performance.now();

@@ -1,11 +1,11 @@
 // Scenarios are data: which NAT types stand on side A (rows) and side B (columns), how often to try each
 // pairing, how long a punch may take, which agent to run, and what every pairing is expected to do.
 // This module validates that data (zod) and finds scenario files by name.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { issueLines, UsageError } from './errors.ts';
+import { EXIT, issueLines, UsageError } from './errors.ts';
 import { expectationSchema, expectedByExpectationModel, type Expectation } from './expect.ts';
 import { agentFieldsSchema, agentFromPath, checkAgentNames, RENDEZVOUS_SCOPES, SERVICES, specOf, type AgentDefaults, type AgentSpec } from './manifest.ts';
 import { expectedByModel, MODELS } from './model.ts';
@@ -145,11 +145,39 @@ export function expectedOf(s: Pick<ScenarioData, 'expect' | 'expectModel' | 'obs
   throw new UsageError(`no expected outcome for ${a} × ${b}${agent ? ` (agent ${agent.name} brings no expectation model)` : ''}: add expect["${a}"]["${b}"], an expectModel, or run with --observe`);
 }
 
+/**
+ * "__proto__" as a key of one of the scenario's records (expect, its rows, agents), which validation would
+ * not see: zod drops an own "__proto__" key (JSON.parse makes one), and in an object literal
+ * `__proto__: {…}` sets the prototype instead of adding a key. No NAT type, column or agent has that name.
+ */
+function protoKeyIssues(raw: unknown): string[] {
+  const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const hasProtoKey = (v: Record<string, unknown>) => {
+    const proto = Object.getPrototypeOf(v) as unknown;
+    return Object.hasOwn(v, '__proto__') || (proto !== Object.prototype && proto !== null);
+  };
+  if (!isRecord(raw)) return [];
+  const side = (k: 'a' | 'b') => (Array.isArray(raw[k]) ? ` (${(raw[k] as unknown[]).map(String).join(', ')})` : '');
+  const hint = 'no NAT type has that name (and in an object literal "__proto__:" sets the prototype instead of adding a key)';
+  const issues: string[] = [];
+  if (isRecord(raw.expect)) {
+    if (hasProtoKey(raw.expect)) issues.push(`expect.__proto__: "__proto__" is not on side A${side('a')}; ${hint}`);
+    for (const [a, row] of Object.entries(raw.expect)) {
+      if (a !== '__proto__' && isRecord(row) && hasProtoKey(row)) issues.push(`expect.${a}.__proto__: "__proto__" is not on side B${side('b')}; ${hint}`);
+    }
+  }
+  if (isRecord(raw.agents) && hasProtoKey(raw.agents)) {
+    issues.push('agents.__proto__: "__proto__" cannot name an agent (agent names: lower-case letters, digits and dashes)');
+  }
+  return issues;
+}
+
 /** Validate raw data; throws UsageError with one line naming each bad field. */
 export function parseScenario(raw: unknown, file: string): Scenario {
   const r = scenarioSchema.safeParse(raw);
-  if (!r.success) {
-    throw new UsageError(`malformed scenario ${file}: ${issueLines(r.error.issues).join('; ')}`);
+  const hidden = protoKeyIssues(raw);
+  if (!r.success || hidden.length > 0) {
+    throw new UsageError(`malformed scenario ${file}: ${[...(r.success ? [] : issueLines(r.error.issues)), ...hidden].join('; ')}`);
   }
   const dir = dirname(file);
   const { agent, agents, ...rest } = r.data;
@@ -181,8 +209,16 @@ export function listScenarios(): string[] {
     .sort();
 }
 
+/** How long a scenario module may take to load (evaluate) before natmatrix gives up on it. */
+export const SCENARIO_LOAD_TIMEOUT_MS = 30_000;
+
+export interface LoadOptions {
+  /** give up on a module still loading after this long (default SCENARIO_LOAD_TIMEOUT_MS) */
+  loadTimeoutMs?: number;
+}
+
 /** Find a scenario by name (scenarios/NAME.ts) or path (.ts, .js, .mjs, .json) and validate it. */
-export async function loadScenario(nameOrPath: string): Promise<Scenario> {
+export async function loadScenario(nameOrPath: string, options: LoadOptions = {}): Promise<Scenario> {
   const looksLikePath = nameOrPath.includes('/') || ['.ts', '.js', '.mjs', '.json'].includes(extname(nameOrPath));
   const file = looksLikePath
     ? isAbsolute(nameOrPath) ? nameOrPath : resolve(process.cwd(), nameOrPath)
@@ -196,11 +232,68 @@ export async function loadScenario(nameOrPath: string): Promise<Scenario> {
   }
   let raw: unknown;
   try {
-    const mod = (await import(pathToFileURL(file).href, extname(file) === '.json' ? { with: { type: 'json' } } : undefined)) as { default?: unknown };
+    const mod = await importSettled(file, options.loadTimeoutMs ?? SCENARIO_LOAD_TIMEOUT_MS);
     raw = mod.default;
   } catch (cause) {
-    throw new UsageError(`cannot load scenario ${file}: ${(cause as Error).message.split('\n')[0]}`, { cause });
+    if (cause instanceof UsageError) throw cause;
+    const syntax = await syntaxErrorOf(cause, file);
+    if (syntax) throw new UsageError(`cannot load scenario ${file}: syntax error at ${syntax}`, { cause });
+    // one line: the first, and the next too when the first only announces it ("… failed with 1 error:")
+    const [first = '', next] = String((cause as Error)?.message ?? cause).split('\n');
+    throw new UsageError(`cannot load scenario ${file}: ${first}${/:\s*$/.test(first) && next?.trim() ? ` ${next.trim()}` : ''}`, { cause });
   }
   if (raw === undefined) throw new UsageError(`scenario ${file} has no default export (use \`export default defineScenario({...})\`)`);
   return parseScenario(raw, file);
+}
+
+/**
+ * Import a scenario module, and fail with a UsageError if it never finishes: a top-level await that can
+ * never settle leaves nothing to wait for, and Node would simply exit (code 0 on Node 20, 13 on 22+) as if
+ * the run were done; one that waits on something alive would hang. So while it loads: the event loop
+ * running empty ('beforeExit') and a timeout fail the load, and an exit of the process anyway (the module
+ * calling process.exit, Node's exit 13) is turned into exit 2 with one line.
+ */
+async function importSettled(file: string, timeoutMs: number): Promise<{ default?: unknown }> {
+  const never = (why: string) => new UsageError(`scenario ${file} never finished loading: ${why}`);
+  let fail: (e: Error) => void = () => {};
+  const stuck = new Promise<never>((_, reject) => (fail = reject));
+  const onBeforeExit = () => fail(never('its top-level await never settles (nothing is left that could settle it)'));
+  const onExit = (code: number) => {
+    writeSync(2, `natmatrix: ${never(`the process was exiting (code ${code}) while it loaded`).message}\n`);
+    process.exitCode = EXIT.usage;
+  };
+  const timer = setTimeout(() => fail(never(`still loading after ${timeoutMs} ms (a top-level await that never settles?)`)), timeoutMs);
+  timer.unref(); // a timer of ours must not keep the process alive: the empty event loop is the other signal
+  process.on('beforeExit', onBeforeExit);
+  process.on('exit', onExit);
+  try {
+    const loading = import(pathToFileURL(file).href, extname(file) === '.json' ? { with: { type: 'json' } } : undefined) as Promise<{ default?: unknown }>;
+    return await Promise.race([loading, stuck]);
+  } finally {
+    clearTimeout(timer);
+    process.off('beforeExit', onBeforeExit);
+    process.off('exit', onExit);
+  }
+}
+
+/**
+ * Where a scenario file failed to parse, as "file:line:column: message", or null for any other failure.
+ * tsx (esbuild) puts the place in its message; Node's own parser (.mjs, .js in an ESM package) does not,
+ * so esbuild parses the file again to find it. Columns count from 0, as esbuild prints them.
+ */
+async function syntaxErrorOf(cause: unknown, file: string): Promise<string | null> {
+  const message = cause instanceof Error ? cause.message : '';
+  const tsx = /^Transform failed with (\d+) errors?:\n(.+?:\d+:\d+): ERROR: (.*)$/m.exec(message);
+  if (tsx) return `${tsx[2]}: ${tsx[3]}${Number(tsx[1]) > 1 ? ` (and ${Number(tsx[1]) - 1} more)` : ''}`;
+  if (!(cause instanceof SyntaxError)) return null;
+  const loader = ({ '.json': 'json', '.ts': 'ts', '.mts': 'ts', '.cts': 'ts' } as const)[extname(file)] ?? 'js';
+  try {
+    const { transformSync } = await import('esbuild');
+    transformSync(readFileSync(file, 'utf8'), { loader, sourcefile: file, format: 'esm', logLevel: 'silent' });
+  } catch (e) {
+    const first = (e as { errors?: { text: string; location: { file: string; line: number; column: number } | null }[] }).errors?.[0];
+    if (first?.location) return `${first.location.file}:${first.location.line}:${first.location.column}: ${first.text}`;
+  }
+  // esbuild accepts the file (the error is in a module it imports, or a rule only Node enforces)
+  return null;
 }

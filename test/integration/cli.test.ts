@@ -1,5 +1,5 @@
 // Bad input gets one clear line, exit code 2, and leaves nothing behind.
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { cli, FIXTURES, isRoot, namespaces, tempDir } from './helpers.ts';
@@ -87,4 +87,56 @@ test.serial('not root: one line saying to use sudo, exit 2', async (t) => {
     : await cli(['symmetric-vs-cone', '--out', out]);
   t.is(r.exitCode, 2, r.stderr);
   t.regex(r.stderr, /natmatrix needs root .*run it with sudo/);
+});
+
+// issue 11, defect 5: every one of these is one line and exit 2, and none of them needs root
+
+const oneLine = (t: import('ava').ExecutionContext, r: { stderr: string; exitCode?: number }) => {
+  t.is(r.exitCode, 2, r.stderr);
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  t.true(r.stderr.startsWith('natmatrix: '), r.stderr);
+};
+
+test.serial('a scenario with a syntax error: one line naming file:line:column, exit 2', async (t) => {
+  const file = join(tempDir('syntax'), 'syntax.ts');
+  writeFileSync(file, `export default {\n  name: 'x',\n  description: 'y',\n  a: ['symmetric'\n  b: ['full-cone'],\n};\n`);
+  const r = await cli([file, '--dry-run']);
+  oneLine(t, r);
+  t.true(r.stderr.includes(`${file}:5:2`), r.stderr);
+  t.regex(r.stderr, /Expected "\]" but found "b"/);
+});
+
+test.serial('--out "" is a usage error, not the current directory', async (t) => {
+  for (const args of [['--out', ''], ['--out=']]) {
+    const r = await cli(['symmetric-vs-cone', '--dry-run', ...args]);
+    oneLine(t, r);
+    t.regex(r.stderr, /--out needs a folder/);
+  }
+});
+
+test.serial('--out naming an old run folder is refused: one line, exit 2, the folder untouched', async (t) => {
+  const before = isRoot ? await namespaces() : [];
+  const old = tempDir('old-run');
+  writeFileSync(join(old, 'report.json'), '{"stale": true}');
+  const r = await cli(['symmetric-vs-cone', '--tries', '1', '--out', old]);
+  oneLine(t, r);
+  t.regex(r.stderr, new RegExp(`--out ${old} is not empty.*choose an empty or new folder`));
+  t.deepEqual(readdirSync(old), ['report.json']);
+  t.is(readFileSync(join(old, 'report.json'), 'utf8'), '{"stale": true}');
+  await nothingLeft(t, before);
+});
+
+test.serial('a scenario whose top-level await never settles: exit 2 saying it never finished loading', async (t) => {
+  const r = await cli([join(FIXTURES, 'never-loads.ts'), '--dry-run']);
+  oneLine(t, r);
+  t.regex(r.stderr, /^natmatrix: scenario \S+never-loads\.ts never finished loading/);
+  t.is(r.stdout, '');
+});
+
+test.serial('an expect row named __proto__: a usage error naming it, exit 2', async (t) => {
+  const file = join(tempDir('proto'), 'proto.json');
+  writeFileSync(file, '{"name":"proto","description":"d","a":["symmetric"],"b":["full-cone"],"expect":{"symmetric":{"full-cone":"direct"},"__proto__":{"full-cone":"failed"}}}');
+  const r = await cli([file, '--dry-run']);
+  oneLine(t, r);
+  t.regex(r.stderr, /expect\.__proto__: /);
 });
