@@ -52,9 +52,8 @@ done
 # / read-only (with it /var/tmp, on most hosts); /tmp and /dev/shm, world-writable mounts of their own
 # on the host, replaced by private ones
 mount -o remount,bind,ro / 2>/dev/null || die "cannot make / read-only"
-for d in /tmp /dev/shm; do
-  if [ -d "$d" ]; then mount -t tmpfs -o mode=1777,nosuid,nodev,size=256m natmatrix-tmp "$d" || die "cannot mount a private $d"; fi
-done
+# both with one process (each mount process costs ~10 ms of CPU, paid per agent start)
+mount -a -T "${BASH_SOURCE[0]%/*}/confine.fstab" || die "cannot mount a private /tmp and /dev/shm"
 covered=" /tmp /dev/shm "
 for ((i = 0; i < ${#reveals[@]}; i += 2)); do
   hidden=${reveals[i]} dir=${reveals[i + 1]} fd=${rfds[i / 2]}
