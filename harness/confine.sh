@@ -8,7 +8,8 @@
 #      closed to other users on the way (HIDDEN, e.g. /root) is covered by an empty tmpfs and DIR alone is
 #      bound back at its own path, read-only; a folder in the host's /tmp is bound into the private one;
 #   3. copies the files the agent is given (--file SRC DEST) into its private /tmp, owned by the agent;
-#   4. starts the agent as the unprivileged user (setpriv: uid/gid, no supplementary groups, no
+#   4. says "[natmatrix-init: agent started]" (the agent's deadline and NMX_SPAWNED_AT_MS count from
+#      here) and starts the agent as the unprivileged user (setpriv: uid/gid, no supplementary groups, no
 #      capabilities in any set, no_new_privs) and forwards SIGTERM/SIGINT/SIGHUP to it (the kernel
 #      drops signals to a namespace's PID 1 that it has no handler for);
 #   5. when the agent ends, names the processes it left behind (the kernel kills them all when this
@@ -79,6 +80,12 @@ forward() { [ -n "$child" ] && kill -s "$1" "$child" 2>/dev/null; }
 trap 'forward TERM' TERM
 trap 'forward INT' INT
 trap 'forward HUP' HUP
+# the agent's time starts now: its NMX_SPAWNED_AT_MS, and (by this line) the harness's deadline
+if [ -n "${NMX_SPAWNED_AT_MS:-}" ]; then
+  now=${EPOCHREALTIME//[.,]/}
+  export NMX_SPAWNED_AT_MS=${now:0:${#now}-3}
+fi
+printf '[natmatrix-init: agent started]\n' >&2
 PATH=$agent_path "$setpriv" --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all -- "$@" &
 child=$!
 while :; do

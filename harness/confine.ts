@@ -78,7 +78,14 @@ export function confinedArgv(argv: string[], c: Confinement): string[] {
   ];
 }
 
-const INIT_LINE = /\n?\[natmatrix-init: (left behind|killed by|cannot confine the agent):? ([^\]\n]*)\]\n?/g;
+const INIT_LINE = /\n?\[natmatrix-init: (left behind|killed by|cannot confine the agent|agent started):? ?([^\]\n]*)\]\n?/g;
+
+/** The init's line when the agent itself starts: a confined agent's deadline counts from here (the
+ * confinement's own start-up, paid by the harness, is not the agent's time). */
+export const STARTED_MARKER = '[natmatrix-init: agent started]';
+
+/** How long the confinement may take to start an agent before its deadline starts anyway. */
+export const CONFINE_START_ALLOWANCE_MS = 10_000;
 
 /**
  * Read confine.sh's report back into a confined process's result: processes it left behind join

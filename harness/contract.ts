@@ -18,7 +18,7 @@ export const PEER_ENV = {
   NMX_WAIT_MS: 'give up if not paired by the rendezvous this long after start (window timing)',
   NMX_BUDGET_MS: 'only with budget timing: give up this long after start, whatever the stack is doing',
   NMX_DEADLINE_MS: 'the harness ends the agent\'s whole process tree (SIGTERM, SIGKILL 300 ms later) this long after its start',
-  NMX_SPAWNED_AT_MS: 'when the harness started the agent (Unix epoch ms): budgets and the deadline count from here, not from when the agent got going',
+  NMX_SPAWNED_AT_MS: 'when the agent was started (Unix epoch ms; for a confined agent, once its confinement was in place): budgets and the deadline count from here, not from when the agent got going',
   NMX_HOLD_MS: '0, or: after a direct path is confirmed, keep it idle this long, then check it still carries traffic (binding lifetime); agents that do not support it may ignore it',
   NMX_KEEPALIVE_MS: '0, or: while holding, send a keepalive this often',
   NMX_NAT: 'name of the NAT type in front of this peer (informational)',

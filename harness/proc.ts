@@ -19,6 +19,9 @@ export interface ProcOptions {
   env?: Record<string, string>;
   /** SIGTERM after this long, SIGKILL `killGraceMs` later; the result says timedOut */
   timeoutMs?: number;
+  /** count `timeoutMs` from when this marker appears on stderr (a launcher saying the real process
+   * started), not from the spawn; until then the deadline is `timeoutMs + allowanceMs` from the spawn */
+  deadlineFrom?: { marker: string; allowanceMs: number };
   killGraceMs?: number;
   /** lead a process group of its own: signals reach the whole tree, and members left running when
    * the leader ends are ended and reported (ProcResult.leftover) */
@@ -237,7 +240,14 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
     };
   };
   const out = collect(child.stdout!, opts.stdoutFile, opts.onStdout);
-  const err = collect(child.stderr!, opts.stderrFile, opts.onStderr);
+  let started = opts.deadlineFrom === undefined;
+  const err = collect(child.stderr!, opts.stderrFile, (chunk) => {
+    if (!started && chunk.includes(opts.deadlineFrom!.marker)) {
+      started = true;
+      if (opts.timeoutMs !== undefined) armDeadline(opts.timeoutMs);
+    }
+    opts.onStderr?.(chunk);
+  });
   if (opts.input !== undefined) {
     child.stdin!.on('error', () => {}); // the child may exit without reading
     child.stdin!.end(opts.input);
@@ -249,18 +259,21 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
   };
   const onAbort = () => kill('SIGKILL');
   opts.signal?.addEventListener('abort', onAbort, { once: true });
-  if (opts.timeoutMs !== undefined) {
-    timers.push(
-      setTimeout(() => {
-        timedOut = true;
-        terminate('SIGTERM');
-      }, opts.timeoutMs),
-    );
-  }
+  let deadline: NodeJS.Timeout | undefined;
+  const armDeadline = (ms: number) => {
+    clearTimeout(deadline);
+    if (exited) return;
+    deadline = setTimeout(() => {
+      timedOut = true;
+      terminate('SIGTERM');
+    }, ms);
+  };
+  if (opts.timeoutMs !== undefined) armDeadline(opts.timeoutMs + (opts.deadlineFrom?.allowanceMs ?? 0));
   const done = new Promise<ProcResult>((resolve) => {
     const finish = async (exitCode: number | null, sig: NodeJS.Signals | null, started = true) => {
       exited = true;
       opts.signal?.removeEventListener('abort', onAbort);
+      clearTimeout(deadline);
       timers.forEach(clearTimeout);
       timers = [];
       let leftover: string[] = [];

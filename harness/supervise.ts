@@ -1,7 +1,7 @@
 // Process supervision: every process natmatrix starts inside a namespace (agents, services, probes,
 // captures) is the leader of its own process group, registered for teardown the moment it exists, and
 // ended as a tree (proc.ts). Daemons are waited on by state (a ready line), never by time.
-import { CONFINED_ENV, confinedArgv, readInit, type Confinement } from './confine.ts';
+import { CONFINE_START_ALLOWANCE_MS, CONFINED_ENV, confinedArgv, readInit, STARTED_MARKER, type Confinement } from './confine.ts';
 import { RunError } from './errors.ts';
 import { nsStart } from './netns.ts';
 import type { Proc, ProcOptions, ProcResult } from './proc.ts';
@@ -28,7 +28,13 @@ export function startTracked(ns: string, argv: string[], opts: TrackedOptions, t
   const { confine, ...procOpts } = opts;
   // every process is the leader of its own group: the deadline, stop() and teardown reach its whole tree
   const proc = confine
-    ? nsStart(ns, confinedArgv(argv, confine), { ...procOpts, env: { ...procOpts.env, ...CONFINED_ENV }, group: true })
+    ? nsStart(ns, confinedArgv(argv, confine), {
+        ...procOpts,
+        env: { ...procOpts.env, ...CONFINED_ENV },
+        group: true,
+        // the deadline is the agent's: it counts from when the init starts it
+        deadlineFrom: { marker: STARTED_MARKER, allowanceMs: CONFINE_START_ALLOWANCE_MS },
+      })
     : nsStart(ns, argv, { ...procOpts, group: true });
   const pid = proc.pid;
   const release = pid === undefined ? () => {} : teardown.push(`stop ${label} (pid ${pid} and its process group)`, () => proc.stop());

@@ -304,3 +304,14 @@ test('evidence files under the cap are written whole, with no mark', async (t) =
   const text = readFileSync(stdoutFile, 'utf8');
   t.is(text, 'x'.repeat(300000) + 'END');
 });
+
+// A confined agent's deadline is its own: it counts from the launcher's "started" line, not from the spawn.
+test('deadlineFrom: the deadline counts from the marker on stderr, with an allowance until it comes', async (t) => {
+  const marked = await start(t, 'sh', ['-c', 'sleep 0.5; echo "[started]" >&2; exec sleep 30'], { timeoutMs: 300, deadlineFrom: { marker: '[started]', allowanceMs: 5000 } }).elapsed();
+  t.true(marked.r.timedOut);
+  t.true(marked.ms >= 750, `re-armed at the marker: ended ${marked.ms} ms after the spawn, not 300 ms`);
+  t.true(marked.ms < 4000, `re-armed at the marker, not left at the allowance: ${marked.ms} ms`);
+  const silent = await start(t, 'sh', ['-c', 'exec sleep 30'], { timeoutMs: 300, deadlineFrom: { marker: '[started]', allowanceMs: 600 } }).elapsed();
+  t.true(silent.r.timedOut);
+  t.true(silent.ms >= 850, `no marker: the deadline plus the allowance, ${silent.ms} ms`);
+});
