@@ -150,10 +150,11 @@ const within = (path: string, dir: string) => path === dir || path.startsWith(di
  * absolute path (the interpreter, the script, a bundle) must be usable by the agent user, and the
  * folders it lies in (or the agent's own folder `home`, when it holds them: its node_modules) are
  * shown to it where the host hides them. Returns those folders; a UsageError (one line) for a file it
- * could not use even then.
+ * could not use even then. The working directory agents start in (the harness's) is shown too: an
+ * agent may name files relative to it (`node --import tsx agents/x/peer.ts` in a wrapper).
  */
-export function reveals(agent: string, argvs: string[][], home?: string): Array<[string, string]> {
-  const dirs = new Set<string>();
+export function reveals(agent: string, argvs: string[][], home?: string, cwd = process.cwd()): Array<[string, string]> {
+  const dirs = new Set<string>([cwd]);
   for (const argv of argvs) {
     argv.forEach((arg, i) => {
       if (!arg.startsWith('/')) return;

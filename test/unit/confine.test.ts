@@ -80,9 +80,10 @@ test("reveals: the folders of an agent's files the host hides, once each, the ag
   chmodSync(base, 0o700); // closed: everything below is hidden
   mkdirSync(join(base, 'agent/lib'), { recursive: true });
   for (const f of ['agent/peer.mjs', 'agent/lib/x.mjs']) writeFileSync(join(base, f), '');
-  const shown = reveals('x', [[process.execPath, join(base, 'agent/peer.mjs')], [process.execPath, join(base, 'agent/lib/x.mjs')]], join(base, 'agent'));
+  const shown = reveals('x', [[process.execPath, join(base, 'agent/peer.mjs')], [process.execPath, join(base, 'agent/lib/x.mjs')]], join(base, 'agent'), '/');
   t.deepEqual(shown, [[base, join(base, 'agent')]]);
-  t.deepEqual(reveals('y', [[process.execPath, '/usr/bin/env']]), [], 'nothing hidden, nothing to show');
+  t.deepEqual(reveals('y', [[process.execPath, '/usr/bin/env']], undefined, '/'), [], 'nothing hidden, nothing to show');
+  t.deepEqual(reveals('y', [[process.execPath, '/usr/bin/env']], undefined, join(base, 'agent')), [[base, join(base, 'agent')]], 'a hidden working directory is shown');
   chmodSync(join(base, 'agent/peer.mjs'), 0o600);
-  t.throws(() => reveals('x', [[process.execPath, join(base, 'agent/peer.mjs')]]), { message: /^agent x runs as the unprivileged user \S+, which cannot use .*peer\.mjs: .*not readable by other users \(mode 600\)/ });
+  t.throws(() => reveals('x', [[process.execPath, join(base, 'agent/peer.mjs')]], undefined, '/'), { message: /^agent x runs as the unprivileged user \S+, which cannot use .*peer\.mjs: .*not readable by other users \(mode 600\)/ });
 });
