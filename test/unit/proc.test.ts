@@ -83,7 +83,7 @@ test('startProc on a missing binary resolves with spawnError', async (t) => {
   t.is((r.spawnError as NodeJS.ErrnoException | null)?.code, 'ENOENT');
 });
 
-test('timeoutMs ends `sleep 5` with SIGTERM within ~1 s and reports timedOut', async (t) => {
+test('timeoutMs ends `sleep 5` with SIGTERM well before it ends by itself, and reports timedOut', async (t) => {
   t.timeout(5000);
   const p = start(t, 'sleep', ['5'], { timeoutMs: 200 });
   t.true(typeof p.pid === 'number');
@@ -93,7 +93,8 @@ test('timeoutMs ends `sleep 5` with SIGTERM within ~1 s and reports timedOut', a
   t.is(r.exitCode, null);
   t.is(r.spawnError, null);
   t.true(ms >= 190, `${ms} ms`);
-  t.true(ms < 1000, `${ms} ms`);
+  // ended by the deadline, long before sleep's own 5 s (how fast is a bench matter, not a test's)
+  t.true(ms < 4000, `${ms} ms`);
 });
 
 test('a child that ignores SIGTERM is SIGKILLed killGraceMs later', async (t) => {
@@ -167,7 +168,7 @@ test('maxBuffer overflow kills the child and is reported', async (t) => {
   // what was kept is whole chunks below the limit (the chunk that crossed it is dropped, so with
   // `yes` writing 64 KiB at a time this is usually nothing)
   t.regex(r.stdout, /^(y\n)*$/);
-  t.true(ms < 1000, `${ms} ms`);
+  t.true(ms < 4000, `ended by the overflow, not by the test's timeout: ${ms} ms`);
 });
 
 test('output within maxBuffer is not an overflow', async (t) => {
@@ -282,7 +283,8 @@ test('the pipe grace never drops what the process wrote before it ended, even wh
 
 // Evidence files obey a cap as the verdict's buffer does: a 10 MB agent leaves the head and the tail,
 // and the file says it was cut (issue 11).
-test('evidence files keep head and tail of a flood and say that they were cut', async (t) => {
+// serial: 20 MB of output must not slow the other tests of this file down
+test.serial('evidence files keep head and tail of a flood and say that they were cut', async (t) => {
   const script = "const a='HEAD'+'a'.repeat(5e6); process.stdout.write(a); process.stderr.write(a); process.stdout.write('b'.repeat(5e6)+'TAIL'); process.stderr.write('b'.repeat(5e6)+'TAIL');";
   const stdoutFile = join(tmp, 'flood.stdout.log');
   const stderrFile = join(tmp, 'flood.stderr.log');
