@@ -106,7 +106,7 @@ test('a child that ignores SIGTERM is SIGKILLed killGraceMs later', async (t) =>
   t.true(r.timedOut);
   t.is(r.signal, 'SIGKILL');
   t.true(ms >= 840, `${ms} ms`);
-  t.true(ms < 2000, `${ms} ms`);
+  t.true(ms < 4000, `ended by the SIGKILL, not left running: ${ms} ms`);
 });
 
 test('a command that ends in time is not marked timedOut', async (t) => {
@@ -222,7 +222,7 @@ test('group: the deadline ends the whole tree, even a child that ignores SIGTERM
   const p = start(t, 'sh', ['-c', script], { group: true, timeoutMs: 300, killGraceMs: 150 });
   const { r, ms } = await p.elapsed();
   t.true(r.timedOut);
-  t.true(ms < 1500, `the try took ${ms} ms against a 300 ms deadline`);
+  t.true(ms < 4000, `the try took ${ms} ms against a 300 ms deadline (the child sleeps 30 s)`);
   const written = await pidsIn(pids);
   t.is(written.length, 2);
   t.deepEqual(written.filter(alive), [], 'no process of the tree survives');
@@ -238,7 +238,7 @@ test('group: a leader that exits while its child still runs ends the child and n
   t.false(r.timedOut);
   t.is(r.stdout, '{"ok":true}\n');
   t.deepEqual(r.leftover, ['sleep']);
-  t.true(ms < 2000, `${ms} ms`);
+  t.true(ms < 4000, `did not wait for the child (30 s) or the deadline (5 s): ${ms} ms`);
   t.deepEqual((await pidsIn(pids)).filter(alive), []);
 });
 
@@ -252,7 +252,7 @@ test('group: a process that left the group but holds the pipes cannot keep the r
   t.is(r.exitCode, 0);
   t.true(r.pipesHeld);
   t.is(r.stdout, 'done\n');
-  t.true(ms < 2000, `${ms} ms`);
+  t.true(ms < 4000, `did not wait for the daemon (30 s) or the deadline (5 s): ${ms} ms`);
 });
 
 test('group: a tree that ends by itself leaves nothing to report', async (t) => {
