@@ -5,6 +5,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { helpOrVersion, refuseSwallowed, wholeNumber } from './args.ts';
+import { UsageError } from './errors.ts';
 import { median } from './judge.ts';
 import { startProc } from './proc.ts';
 import { overallTimeToDirect } from './report.ts';
@@ -48,10 +50,26 @@ async function once(c: Case, out: string): Promise<{ wallMs: number; report: Rep
   return { wallMs, report, exitCode: r.exitCode };
 }
 
+const HELP = `usage: natmatrix bench [--runs N]      (npm run bench -- [--runs N])
+
+Times whole scenario runs end to end (a fresh natmatrix process each, start-up included) and compares
+the medians with the targets. Prints figures; asserts nothing. Needs root (sudo).
+
+options:
+  --runs N     runs per scenario (default 5)
+  -h, --help   this text
+  --version    print natmatrix's version`;
+
 async function main() {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a whole number ≥ 1');
+  refuseSwallowed('bench', ['runs']);
+  let values;
+  try {
+    ({ values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } } }));
+  } catch (cause) {
+    throw new UsageError((cause as Error).message.replace(/\s*\n\s*/g, ' '), { cause });
+  }
+  if (helpOrVersion(values.help ? ['--help'] : values.version ? ['--version'] : [], HELP)) return;
+  const runs = wholeNumber('runs', values.runs, 1, 1000)!;
   const tmp = mkdtempSync(join(tmpdir(), 'natmatrix-bench-'));
   const rows: string[][] = [['scenario', 'runs', 'wall median', 'min', 'max', 'target', 'ttd median', 'ttd max', 'all as expected']];
   let allMet = true;

@@ -1,6 +1,7 @@
 // npm run clean [-- RUNID…]: remove natmatrix leftovers — every nmx-* namespace (or only those of the
 // given runs) and the processes inside them, ended by PID. Touches nothing else; safe to run twice.
 import { readFileSync, readlinkSync } from 'node:fs';
+import { helpOrVersion } from './args.ts';
 import { EnvironmentError, preflight } from './host.ts';
 import { deleteNamespaces, endPids, listNamespaces, NS_PREFIX, processesIn } from './netns.ts';
 import { procPids } from './proc.ts';
@@ -42,11 +43,22 @@ export async function clean(runIds: string[] = []): Promise<CleanResult> {
   return { namespaces, pids };
 }
 
+const HELP = `usage: natmatrix clean [RUNID…]      (npm run clean -- [RUNID…])
+
+Removes natmatrix's leftovers: every nmx-* network namespace (or only those of the given runs) and
+the processes inside them, ended by PID. Touches nothing else; safe to run twice. Needs root (sudo).
+A run id is the part after nmx- in a namespace name (e.g. k3x9qz), also in a run's topology.json.
+
+options:
+  -h, --help   this text
+  --version    print natmatrix's version`;
+
 async function main(): Promise<number> {
   const ids = process.argv.slice(2);
+  if (helpOrVersion(ids, HELP)) return 0;
   for (const id of ids) {
     if (!/^[a-z0-9]{1,12}$/.test(id)) {
-      process.stderr.write(`natmatrix clean: "${id}" is not a run id (the part after ${NS_PREFIX} in a namespace name, e.g. k3x9qz)\n`);
+      process.stderr.write(`natmatrix clean: "${id}" is not a run id (the part after ${NS_PREFIX} in a namespace name, e.g. k3x9qz; --help says more)\n`);
       return 2;
     }
   }

@@ -4,6 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { fromUser, refuseSwallowed, userDir, VERSION, wholeNumber } from './args.ts';
 import { EnvironmentError, EXIT, RunError, UsageError, VerifyError } from './errors.ts';
 import { hostFacts, preflight, REQUIRED_TOOLS } from './host.ts';
 import { agentFromPath, checkAgentNames, ensureInstalled, RENDEZVOUS_SCOPES, splitNamedAgent, type AgentSpec, type RendezvousScope, type ServiceName } from './manifest.ts';
@@ -20,23 +21,22 @@ import type { Cell, Report } from './types.ts';
 
 export { EXIT };
 
-const VERSION = (JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /**
  * The agents of a run: the scenario's, or those named on the command line. One bare `--agent FILE`
  * replaces the scenario's agent (an executable takes the scenario's rendezvous, services and strategy;
  * a manifest brings its own); `--agent NAME=FILE` (repeated) runs several side by side. Paths are
- * relative to the current directory. `--rendezvous-agent` and `--rendezvous-scope` apply to all.
+ * relative to the user's directory (npm's INIT_CWD). `--rendezvous-agent` and `--rendezvous-scope` apply to all.
  */
 function commandLineAgents(s: Scenario, args: string[], rendezvous: string | undefined, scope: RendezvousScope | undefined): AgentSpec[] {
   let agents = args.length
     ? args.map((arg) => {
         const [name, file] = splitNamedAgent(arg);
-        return agentFromPath(resolve(file), s.agentDefaults, name);
+        return agentFromPath(fromUser(file), s.agentDefaults, name);
       })
     : s.agents;
   // the command line wins over a manifest's own rendezvous too
-  if (rendezvous) agents = agents.map((x) => ({ ...x, rendezvous: resolve(rendezvous) }));
+  if (rendezvous) agents = agents.map((x) => ({ ...x, rendezvous: fromUser(rendezvous) }));
   if (scope) agents = agents.map((x) => (x.rendezvous === null ? x : { ...x, rendezvousScope: scope }));
   checkAgentNames(agents);
   return agents;
@@ -64,13 +64,13 @@ function agentReports(specs: AgentSpec[], cells: Cell[]): Report['agents'] {
   });
 }
 
-const HELP = `usage: npm run scenario <name|file> [-- options]
+const HELP = `usage: natmatrix scenario <name|file> [options]      (npm run scenario -- <name|file> [options])
 
 Builds the scenario's NATs in network namespaces, runs the agents through every pairing and prints the
 success matrix. Needs root (sudo).
 
 options:
-  --list             list the scenarios and exit
+  --list             list the scenarios and exit (with --json: as JSON)
   --tries N          tries per pairing (default: the scenario's)
   --timeout MS       punch window per try in ms (default: the scenario's)
   --jobs N           pairings run at once, each on its own routers (default: tries expected to fail + 2 per core)
@@ -95,19 +95,17 @@ options:
   --dry-run          print the plan (namespaces, addresses, attempts) and exit; needs no root
   --no-color         plain terminal output (also NO_COLOR=1)
   -h, --help         this text
+  --version          print natmatrix's version
+
+Under npm, options go after \`--\` (npm run scenario -- <name> --tries 1): before it, npm takes them
+for itself, and natmatrix refuses to run without them. Relative paths (a scenario file, --agent,
+--out) are relative to the directory you ran the command in; a scenario name is looked up in
+./scenarios/ there first, then among natmatrix's own.
 
 exit codes: 0 every pairing as expected · 1 some pairing differs from its expectation ·
             2 usage or environment error, or --verify found a router not as declared (no matrix) ·
             3 an agent or the harness failed (cell "error") ·
             4 the teardown could not remove everything (it says what, and how to clean up)`;
-
-/** A whole number in decimal digits only (no "0x10", " 2 ", "1e3"), within [min, max]. */
-function wholeNumber(name: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, not "${value}"`);
-  return n;
-}
 
 const positiveInt = (name: string, value: string | undefined, max = 999_999_999) => wholeNumber(name, value, 1, max);
 
@@ -124,7 +122,11 @@ async function verifyRouters(lab: Lab, scenario: Scenario, teardown: Teardown, o
   say(`verified: ${results.map((r) => r.nat).join(', ')} behave as declared (classify.json)`);
 }
 
+/** Every option of the scenario command (what npm must not take for itself). */
+const OPTIONS = ['list', 'tries', 'timeout', 'jobs', 'out', 'json', 'keep', 'pcap', 'verify', 'agent', 'rendezvous-agent', 'rendezvous-scope', 'observe', 'internet-hops', 'dry-run', 'no-color', 'version'] as const;
+
 async function main(argv: string[]): Promise<number> {
+  refuseSwallowed('scenario', OPTIONS);
   let args;
   try {
     args = parseArgs({
@@ -148,6 +150,7 @@ async function main(argv: string[]): Promise<number> {
         'dry-run': { type: 'boolean' },
         'no-color': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
       },
     });
   } catch (cause) {
@@ -157,6 +160,19 @@ async function main(argv: string[]): Promise<number> {
   const { values: o, positionals } = args;
   if (o.help) {
     console.log(HELP);
+    return EXIT.ok;
+  }
+  if (o.version) {
+    console.log(`natmatrix ${VERSION}`);
+    return EXIT.ok;
+  }
+  if (o.list && o.json) {
+    const list = [];
+    for (const name of listScenarios()) {
+      const s = await loadScenario(name);
+      list.push({ name, description: s.description, file: s.file, a: s.a, b: s.b, tries: s.tries, agents: s.agents.map((x) => x.name) });
+    }
+    process.stdout.write(JSON.stringify(list, null, 2) + '\n');
     return EXIT.ok;
   }
   if (o.list) {
@@ -194,7 +210,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // an old run's folder is refused before anything is built (and without root)
-  if (o.out !== undefined) checkRunFolder(resolve(o.out));
+  if (o.out !== undefined) checkRunFolder(fromUser(o.out));
 
   // captures need tcpdump, the relay's per-run certificate openssl, STUN and TURN coturn
   const uses = (svc: ServiceName) => scenario.agents.some((x) => x.services.includes(svc));
@@ -207,7 +223,7 @@ async function main(argv: string[]): Promise<number> {
   for (const x of scenario.agents) ensureInstalled(x, (line) => process.stderr.write(line + '\n'));
   const agents = await runnableAgents(scenario.agents);
   const startedAt = new Date();
-  const outDir = resolve(o.out ?? resolve(ROOT, 'runs', `${utcStamp(startedAt)}-${scenario.name}-${p.runId}`));
+  const outDir = o.out !== undefined ? fromUser(o.out) : resolve(userDir(), 'runs', `${utcStamp(startedAt)}-${scenario.name}-${p.runId}`);
   let created: boolean;
   try {
     ({ created } = makeRunFolder(outDir));

@@ -140,7 +140,12 @@ export function knownNats(): string {
   }).join(', ');
 }
 
-/** Look a NAT type up by name or alias; undefined when unknown. */
+/** Every name a single NAT type answers to (registry names and aliases, without knobs): what a
+ * misspelled one is compared with. */
+export function natSpellings(): string[] {
+  return [...REGISTRY.map((t) => t.name), ...Object.keys(ALIASES)].sort();
+}
+
 /** Default lifetime of learned mappings, in seconds (Linux's UDP "stream" conntrack timeout). */
 export const DEFAULT_LIFETIME_S = 120;
 

@@ -5,11 +5,12 @@ import { existsSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
+import { didYouMean, fromUser, userDir } from './args.ts';
 import { EXIT, issueLines, UsageError } from './errors.ts';
 import { expectationSchema, expectedByExpectationModel, type Expectation } from './expect.ts';
 import { agentFieldsSchema, agentFromPath, checkAgentNames, RENDEZVOUS_SCOPES, SERVICES, specOf, type AgentDefaults, type AgentSpec } from './manifest.ts';
 import { expectedByModel, MODELS } from './model.ts';
-import { findNat, knownNats, type NatType } from './nat.ts';
+import { findNat, knownNats, natSpellings, type NatType } from './nat.ts';
 
 export { UsageError };
 
@@ -28,10 +29,16 @@ export const DEFAULT_INTERNET_HOPS = 8;
 /** Column name for a peer on the same site as the row's peer: a second host behind the same NAT. */
 export const SAME_SITE = 'same-site';
 
+/** " (did you mean …?)" for a misspelled NAT type: its base name (before knobs), and each layer of a double NAT. */
+export function natSuggestion(name: string): string {
+  const parts = name.split('+').map((x) => x.split(':')[0]!).filter((x) => !findNat(x));
+  return parts.length === 1 ? didYouMean(parts[0]!, natSpellings()) : '';
+}
+
 const natName = z.string().superRefine((name, ctx) => {
   if (name !== SAME_SITE && !findNat(name)) {
     const hint = name.includes('+') ? '; a double NAT is "home+carrier", two known types other than dmz' : '';
-    ctx.addIssue({ code: 'custom', message: `unknown NAT type "${name}" (known: ${knownNats()}${hint})` });
+    ctx.addIssue({ code: 'custom', message: `unknown NAT type "${name}"${natSuggestion(name)} (known: ${knownNats()}${hint})` });
   }
 });
 
@@ -202,11 +209,26 @@ export function parseScenario(raw: unknown, file: string): Scenario {
   return { ...rest, file, agents: specs, agentDefaults };
 }
 
+/** Where scenario names are looked up: ./scenarios/ in the user's directory (a project of theirs),
+ * then natmatrix's own. */
+export function scenarioDirs(): string[] {
+  const own = resolve(userDir(), 'scenarios');
+  return own !== SCENARIO_DIR && existsSync(own) ? [own, SCENARIO_DIR] : [SCENARIO_DIR];
+}
+
+/** What a scenario file found by name may be (a user's project that is not "type": "module" may
+ * prefer .mts, .mjs or .json). */
+const SCENARIO_EXTENSIONS = ['.ts', '.mts', '.mjs', '.js', '.json'];
+
 export function listScenarios(): string[] {
-  return readdirSync(SCENARIO_DIR)
-    .filter((f) => f.endsWith('.ts'))
-    .map((f) => f.slice(0, -3))
-    .sort();
+  const names = scenarioDirs().flatMap((d) => {
+    try {
+      return readdirSync(d).filter((f) => SCENARIO_EXTENSIONS.includes(extname(f))).map((f) => f.slice(0, -extname(f).length));
+    } catch {
+      return [];
+    }
+  });
+  return [...new Set(names)].sort();
 }
 
 /** How long a scenario module may take to load (evaluate) before natmatrix gives up on it. */
@@ -221,13 +243,14 @@ export interface LoadOptions {
 export async function loadScenario(nameOrPath: string, options: LoadOptions = {}): Promise<Scenario> {
   const looksLikePath = nameOrPath.includes('/') || ['.ts', '.js', '.mjs', '.json'].includes(extname(nameOrPath));
   const file = looksLikePath
-    ? isAbsolute(nameOrPath) ? nameOrPath : resolve(process.cwd(), nameOrPath)
-    : resolve(SCENARIO_DIR, `${nameOrPath}.ts`);
+    ? fromUser(nameOrPath)
+    : (scenarioDirs().flatMap((d) => SCENARIO_EXTENSIONS.map((x) => resolve(d, `${nameOrPath}${x}`))).find((f) => existsSync(f)) ?? resolve(SCENARIO_DIR, `${nameOrPath}.ts`));
   if (!existsSync(file)) {
+    const known = listScenarios();
     throw new UsageError(
       looksLikePath
         ? `scenario file not found: ${file}`
-        : `unknown scenario "${nameOrPath}" (known: ${listScenarios().join(', ')}; or give a path to a scenario file)`,
+        : `unknown scenario "${nameOrPath}"${didYouMean(nameOrPath, known)} (known: ${known.join(', ')}; or give a path to a scenario file)`,
     );
   }
   let raw: unknown;

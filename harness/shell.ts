@@ -2,11 +2,25 @@
 // e.g. `sudo npm run shell -- k3x9qz 0ha` or `sudo npm run shell -- k3x9qz 0ra nft list ruleset`.
 // <node> is the part after nmx-<run>- in the namespace name (see the run's topology.json).
 import { spawnSync } from 'node:child_process';
+import { helpOrVersion } from './args.ts';
 import { EnvironmentError, preflight, systemTool } from './host.ts';
 import { listNamespaces, NS_PREFIX } from './netns.ts';
 
+const HELP = `usage: natmatrix shell <run id> <node> [command…]      (npm run shell -- <run id> <node> [command…])
+
+A shell (or one command) inside a node of a lab kept with --keep, e.g. \`natmatrix shell k3x9qz 0ha\` or
+\`natmatrix shell k3x9qz 0ra nft list ruleset\`. <node> is the part after nmx-<run>- in the namespace
+name (see the run's topology.json): inet, rdv, <lane>r{a,b}, <lane>h{a,b}. Needs root (sudo).
+
+options (before the run id):
+  -h, --help   this text
+  --version    print natmatrix's version`;
+
 async function main(): Promise<number> {
-  const [run, node, ...command] = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  // only the words before the node's command are natmatrix's: \`shell k3 0ha ls --help\` is ls's help
+  if (helpOrVersion(args.slice(0, 2).filter((a) => a.startsWith('-')), HELP)) return 0;
+  const [run, node, ...command] = args;
   if (!run || !node) {
     process.stderr.write('usage: npm run shell -- <run id> <node> [command…]   (nodes: see topology.json, e.g. inet, rdv, 0ra, 0ha)\n');
     return 2;

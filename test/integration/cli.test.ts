@@ -21,7 +21,7 @@ test.serial('malformed scenario: names the field and the problem, exit 2', async
   const r = await cli([join(FIXTURES, 'malformed.ts')]);
   t.is(r.exitCode, 2);
   t.is(r.stderr.trim().split('\n').length, 1);
-  t.regex(r.stderr, /a\.0: unknown NAT type "symetric" \(known: dmz, full-cone/);
+  t.regex(r.stderr, /a\.0: unknown NAT type "symetric" \(did you mean "symmetric"\?\) \(known: dmz, full-cone/);
 });
 
 test.serial('bad options: exit 2 with the reason', async (t) => {
@@ -48,7 +48,7 @@ test.serial('bad options: exit 2 with the reason', async (t) => {
 test.serial('--help and --list exit 0', async (t) => {
   const h = await cli(['--help']);
   t.is(h.exitCode, 0);
-  t.regex(h.stdout, /usage: npm run scenario/);
+  t.regex(h.stdout, /usage: natmatrix scenario .*\(npm run scenario -- /);
   const l = await cli(['--list']);
   t.is(l.exitCode, 0);
   t.regex(l.stdout, /^full-matrix\s+5×5, 3 tries/m);

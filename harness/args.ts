@@ -1,0 +1,104 @@
+// What every natmatrix command shares on its command line: the user's directory (relative paths are
+// theirs, not natmatrix's folder: npm runs scripts in the package's folder and says where it was
+// called from in INIT_CWD), --help and --version, whole numbers, "did you mean", and the options npm
+// swallows when they come before `--`.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from './errors.ts';
+
+const PACKAGE = fileURLToPath(new URL('../package.json', import.meta.url));
+
+/** natmatrix's version, from its package.json. */
+export const VERSION = (JSON.parse(readFileSync(PACKAGE, 'utf8')) as { version: string }).version;
+
+/** natmatrix's own folder: where npm runs its scripts. */
+export const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+
+/**
+ * The directory the user ran the command in: npm runs natmatrix's scripts in natmatrix's folder and
+ * says where it was called from in INIT_CWD; anywhere else (the natmatrix command run in a project,
+ * even by a process that inherited some INIT_CWD) it is the process's own directory.
+ */
+export function userDir(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+  const init = env.INIT_CWD;
+  return init && isAbsolute(init) && cwd.replace(/\/$/, '') === PACKAGE_DIR ? init : cwd;
+}
+
+/** A path the user typed, absolute: relative ones resolve from the user's directory. */
+export const fromUser = (path: string, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string => resolve(userDir(env, cwd), path);
+
+/** A whole number in decimal digits only (no "0x10", " 2 ", "1e3"), within [min, max]. */
+export function wholeNumber(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, not "${value}"`);
+  return n;
+}
+
+/** Edit distance (insertions, deletions, substitutions, and swaps of neighbours). */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The known names closest to a misspelled one: within a quarter of its length in edits (at least 1,
+ * at most 3), or that it starts or ends; the nearest first, at most three.
+ */
+export function closest(word: string, known: readonly string[]): string[] {
+  const w = word.toLowerCase();
+  const limit = Math.min(3, Math.max(1, Math.floor(w.length / 4)));
+  return known
+    .map((k) => ({ k, d: distance(w, k.toLowerCase()) }))
+    .filter(({ k, d }) => d <= limit || (w.length >= 3 && (k.startsWith(w) || k.endsWith(w))))
+    .sort((x, y) => x.d - y.d || x.k.localeCompare(y.k))
+    .slice(0, 3)
+    .map(({ k }) => k);
+}
+
+/** ` (did you mean "x"?)`, or '' when nothing is close. */
+export function didYouMean(word: string, known: readonly string[]): string {
+  const c = closest(word, known);
+  return c.length ? ` (did you mean ${c.map((x) => `"${x}"`).join(' or ')}?)` : '';
+}
+
+/**
+ * Options npm took for itself: given before `--` to `npm run`, `--dry-run` or `--json` become npm's
+ * own settings (npm_config_dry_run=true, …) and the command never sees them, while a value such as
+ * `--tries 3` leaves a stray "3". Refused with the fix rather than run without them.
+ */
+export function swallowedByNpm(options: readonly string[], env: NodeJS.ProcessEnv = process.env): string[] {
+  if (!env.npm_lifecycle_event) return [];
+  return options.filter((o) => {
+    const v = env[`npm_config_${o.replace(/-/g, '_')}`];
+    return v !== undefined && v !== '';
+  });
+}
+
+export function refuseSwallowed(command: string, options: readonly string[], env: NodeJS.ProcessEnv = process.env): void {
+  const lost = swallowedByNpm(options, env);
+  if (lost.length === 0) return;
+  const flags = lost.map((o) => `--${o}`).join(' ');
+  throw new UsageError(`npm took ${flags} for itself (options before \`--\` are npm's): write \`npm run ${command} -- … ${flags}\`, or run the natmatrix command itself`);
+}
+
+/** Handle --help / -h and --version for a command that takes free arguments: true when it did. */
+export function helpOrVersion(argv: readonly string[], help: string): boolean {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(help.endsWith('\n') ? help : `${help}\n`);
+    return true;
+  }
+  if (argv.includes('--version')) {
+    process.stdout.write(`natmatrix ${VERSION}\n`);
+    return true;
+  }
+  return false;
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// The natmatrix command: `natmatrix <command> [args]`, the same programs as the npm scripts. Plain
+// JavaScript so that it runs with no loader of the user's: it registers tsx (natmatrix's own
+// dependency, resolved from here, not from the user's project) and hands over to the command's module.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const here = (f) => fileURLToPath(new URL(f, import.meta.url));
+const COMMANDS = {
+  scenario: ['cli.ts', 'build the scenario\'s NATs, run its agents through every pairing, print the matrix'],
+  classify: ['classify-cli.ts', 'measure what every NAT type\'s router really does (RFC 5780-style)'],
+  clean: ['clean.ts', 'remove leftover nmx-* namespaces and their processes'],
+  shell: ['shell.ts', 'a shell (or one command) inside a node of a lab kept with --keep'],
+  bench: ['bench.ts', 'time whole scenario runs against the targets'],
+  setup: ['setup.sh', 'install the OS packages natmatrix needs (apt-get), then npm ci in natmatrix\'s folder'],
+};
+const HELP = `usage: natmatrix <command> [args]      (every command takes --help)
+
+commands:
+${Object.entries(COMMANDS).map(([name, [, what]]) => `  ${name.padEnd(10)} ${what}`).join('\n')}
+
+  natmatrix scenario symmetric-vs-cone          a shipped scenario
+  natmatrix scenario scenarios/mine.ts --json   your own (paths are relative to where you are)
+
+Needs root (sudo) for everything but --help, --version, scenario --list and scenario --dry-run.`;
+
+const [command, ...rest] = process.argv.slice(2);
+if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+  process.stdout.write(HELP + '\n');
+  process.exit(command === undefined ? 2 : 0);
+}
+if (command === '--version') {
+  process.stdout.write(`natmatrix ${JSON.parse(readFileSync(here('../package.json'), 'utf8')).version}\n`);
+  process.exit(0);
+}
+const entry = COMMANDS[command];
+if (!entry) {
+  process.stderr.write(`natmatrix: unknown command "${command}" (commands: ${Object.keys(COMMANDS).join(', ')}; natmatrix --help)\n`);
+  process.exit(2);
+}
+const file = here(entry[0]);
+if (file.endsWith('.sh')) {
+  const r = spawnSync('bash', [file, ...rest], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+const { register } = await import('tsx/esm/api');
+register();
+process.argv = [process.argv[0], file, ...rest];
+await import(file);

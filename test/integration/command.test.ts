@@ -1,0 +1,89 @@
+// The command line as a new user meets it (issue 12, part 4): --help and --version everywhere, the
+// natmatrix command, "did you mean", --list --json, options npm swallows, and relative paths that are
+// the user's. None of these needs root.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { execa } from 'execa';
+import { cli, ROOT } from './helpers.ts';
+
+const BIN = join(ROOT, 'harness/natmatrix.mjs');
+const natmatrix = (args: string[], env: Record<string, string> = {}, cwd = ROOT) =>
+  execa(process.execPath, [BIN, ...args], { reject: false, cwd, env: { NO_COLOR: '1', ...env }, all: true });
+
+const SCENARIO = { name: 'mine', description: 'a user scenario', a: ['full-cone'], b: ['symmetric'], tries: 1, expect: { 'full-cone': { symmetric: 'direct' } } };
+
+test('every command answers --help with exit 0, and --version', async (t) => {
+  for (const command of ['scenario', 'classify', 'clean', 'shell', 'bench']) {
+    const r = await natmatrix([command, '--help']);
+    t.is(r.exitCode, 0, `${command}: ${r.all}`);
+    t.regex(r.stdout, new RegExp(`^usage: natmatrix ${command}`), command);
+  }
+  const top = await natmatrix(['--help']);
+  t.is(top.exitCode, 0);
+  t.regex(top.stdout, /^usage: natmatrix <command>/);
+  for (const args of [['--version'], ['scenario', '--version'], ['clean', '--version']]) {
+    const r = await natmatrix(args);
+    t.is(r.exitCode, 0);
+    t.regex(r.stdout, /^natmatrix \d+\.\d+\.\d+$/);
+  }
+  const bad = await natmatrix(['bogus']);
+  t.is(bad.exitCode, 2);
+  t.regex(bad.stderr, /^natmatrix: unknown command "bogus" \(commands: scenario, classify/);
+});
+
+test('a misspelled scenario or NAT type: one line with what it was probably meant to be, exit 2', async (t) => {
+  const r = await cli(['symetric-vs-cone']);
+  t.is(r.exitCode, 2);
+  t.regex(r.stderr, /^natmatrix: unknown scenario "symetric-vs-cone" \(did you mean "symmetric-vs-cone"\?\)/);
+  const dir = mkdtempSync(join(tmpdir(), 'natmatrix-test-nat-'));
+  writeFileSync(join(dir, 's.json'), JSON.stringify({ ...SCENARIO, b: ['symetric'] }));
+  const n = await cli([join(dir, 's.json'), '--dry-run']);
+  t.is(n.exitCode, 2);
+  t.regex(n.stderr, /unknown NAT type "symetric" \(did you mean "symmetric"\?\)/);
+  t.is(n.stderr.trim().split('\n').length, 1);
+});
+
+test('--list --json lists every scenario as data', async (t) => {
+  const r = await cli(['--list', '--json']);
+  t.is(r.exitCode, 0, r.all);
+  const list = JSON.parse(r.stdout) as Array<{ name: string; a: string[]; b: string[]; tries: number; agents: string[] }>;
+  const s = list.find((x) => x.name === 'symmetric-vs-cone');
+  t.deepEqual(s?.a, ['symmetric']);
+  t.true(s!.tries >= 1);
+  t.true(list.length >= 10);
+});
+
+test('an option npm took for itself is refused with the fix, not silently dropped', async (t) => {
+  // what `npm run scenario x --dry-run` leaves: no --dry-run in argv, npm_config_dry_run in the env
+  const r = await cli(['symmetric-vs-cone'], { npm_lifecycle_event: 'scenario', npm_config_dry_run: 'true' });
+  t.is(r.exitCode, 2, r.all);
+  t.regex(r.stderr, /^natmatrix: npm took --dry-run for itself \(options before `--` are npm's\): write `npm run scenario -- … --dry-run`/);
+});
+
+test('relative paths and scenario names are the user\'s directory\'s, not natmatrix\'s', async (t) => {
+  const project = mkdtempSync(join(tmpdir(), 'natmatrix-test-project-'));
+  mkdirSync(join(project, 'scenarios'));
+  writeFileSync(join(project, 'scenarios', 'mine.json'), JSON.stringify(SCENARIO));
+  writeFileSync(join(project, 'other.json'), JSON.stringify({ ...SCENARIO, name: 'other' }));
+  const env = { INIT_CWD: project };
+  // a name: ./scenarios/ of the user's directory first
+  const byName = await cli(['mine', '--dry-run'], env);
+  t.is(byName.exitCode, 0, byName.all);
+  t.is((JSON.parse(byName.stdout) as { topology: { scenario: string } }).topology.scenario, 'mine');
+  const listed = await cli(['--list'], env);
+  t.regex(listed.stdout, /^mine\s/m, 'the user\'s scenarios are listed');
+  // a relative path
+  const byPath = await cli(['other.json', '--dry-run'], env);
+  t.is(byPath.exitCode, 0, byPath.all);
+  // a relative --out: an old run's folder there is refused, by its path in the user's directory
+  mkdirSync(join(project, 'old'));
+  writeFileSync(join(project, 'old', 'report.json'), '{}');
+  const out = await cli(['mine', '--out', 'old'], env);
+  t.is(out.exitCode, 2, out.all);
+  t.true(out.stderr.includes(`--out ${join(project, 'old')} is not empty`), out.stderr);
+  // the natmatrix command run from the project itself
+  const own = await natmatrix(['scenario', 'mine', '--dry-run'], {}, project);
+  t.is(own.exitCode, 0, own.all);
+});
