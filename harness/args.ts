@@ -73,10 +73,12 @@ export function didYouMean(word: string, known: readonly string[]): string {
 /**
  * Options npm took for itself: given before `--` to `npm run`, `--dry-run` or `--json` become npm's
  * own settings (npm_config_dry_run=true, …) and the command never sees them, while a value such as
- * `--tries 3` leaves a stray "3". Refused with the fix rather than run without them.
+ * `--tries 3` leaves a stray "3". Refused with the fix rather than run without them. Only when npm
+ * runs this very script (`npm run <script>`): a process that merely inherited npm's environment (a
+ * test run by `npm test`) is not judged by it.
  */
-export function swallowedByNpm(options: readonly string[], env: NodeJS.ProcessEnv = process.env): string[] {
-  if (!env.npm_lifecycle_event) return [];
+export function swallowedByNpm(script: string, options: readonly string[], env: NodeJS.ProcessEnv = process.env): string[] {
+  if (env.npm_lifecycle_event !== script) return [];
   return options.filter((o) => {
     const v = env[`npm_config_${o.replace(/-/g, '_')}`];
     return v !== undefined && v !== '';
@@ -84,7 +86,7 @@ export function swallowedByNpm(options: readonly string[], env: NodeJS.ProcessEn
 }
 
 export function refuseSwallowed(command: string, options: readonly string[], env: NodeJS.ProcessEnv = process.env): void {
-  const lost = swallowedByNpm(options, env);
+  const lost = swallowedByNpm(command, options, env);
   if (lost.length === 0) return;
   const flags = lost.map((o) => `--${o}`).join(' ');
   throw new UsageError(`npm took ${flags} for itself (options before \`--\` are npm's): write \`npm run ${command} -- … ${flags}\`, or run the natmatrix command itself`);

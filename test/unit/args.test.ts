@@ -15,8 +15,9 @@ test('a misspelling finds the names it is close to, nearest first; nothing for a
 
 test('options npm took for itself are found only under npm run, and only when set', (t) => {
   const env = { npm_lifecycle_event: 'scenario', npm_config_dry_run: 'true', npm_config_json: '', npm_config_tries: 'true' };
-  t.deepEqual(swallowedByNpm(['dry-run', 'json', 'tries', 'out'], env), ['dry-run', 'tries']);
-  t.deepEqual(swallowedByNpm(['dry-run'], { npm_config_dry_run: 'true' }), [], 'not under npm run: a user\'s own setting');
+  t.deepEqual(swallowedByNpm('scenario', ['dry-run', 'json', 'tries', 'out'], env), ['dry-run', 'tries']);
+  t.deepEqual(swallowedByNpm('scenario', ['dry-run'], { npm_config_dry_run: 'true' }), [], 'not under npm run: a user\'s own setting');
+  t.deepEqual(swallowedByNpm('scenario', ['dry-run'], { ...env, npm_lifecycle_event: 'test' }), [], 'inherited from another script (npm test)');
 });
 
 test('relative paths are the user\'s: npm\'s INIT_CWD when npm runs us in our folder, else the process\'s directory', (t) => {
