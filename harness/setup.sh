@@ -10,14 +10,15 @@ die() { printf 'natmatrix setup: %s\n' "$*" >&2; exit 2; }
 [ "$(uname -s)" = Linux ] || die "natmatrix needs Linux network namespaces; this is $(uname -s)"
 
 # command → Debian package
-# (openssl makes the relay's per-run certificate)
-declare -A PKG=([ip]=iproute2 [nft]=nftables [conntrack]=conntrack [tcpdump]=tcpdump [nsenter]=util-linux [openssl]=openssl)
+# (openssl makes the relay's per-run certificate; unshare and setpriv confine the agents)
+declare -A PKG=([ip]=iproute2 [nft]=nftables [conntrack]=conntrack [tcpdump]=tcpdump [nsenter]=util-linux [unshare]=util-linux [setpriv]=util-linux [openssl]=openssl)
 missing=()
-for cmd in ip nft conntrack tcpdump nsenter openssl; do
+for cmd in ip nft conntrack tcpdump nsenter unshare setpriv openssl; do
   command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKG[$cmd]}")
 done
 
 if [ "${#missing[@]}" -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   [ "$(id -u)" -eq 0 ] || die "missing ${missing[*]}; run as root to install them: sudo npm run setup"
   command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and no apt-get here: install them with your package manager"
   say "installing ${missing[*]}"
@@ -26,7 +27,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   updated=1
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
-  say "OS tools present (ip, nft, conntrack, tcpdump, nsenter, openssl)"
+  say "OS tools present (ip, nft, conntrack, tcpdump, nsenter, unshare, setpriv, openssl)"
 fi
 
 # coturn: the tests' independent RFC 5780 oracle (turnutils_natdiscovery against turnserver, both run
