@@ -18,7 +18,14 @@ if (needsRoot(test)) {
     const at = (agent: string, a: string, b: string) => report.cells.find((c) => c.agent === agent && c.a === a && c.b === b)!;
     // the textbook's hardest pairing: udp-punch cannot, hyperdht punches it by the birthday paradox,
     // ICE gets through only by TURN
-    t.deepEqual(['udp-punch', 'hyperdht', 'webrtc'].map((n) => at(n, 'symmetric', 'port-restricted').outcome), ['failed', 'direct', 'relayed']);
+    t.is(at('udp-punch', 'symmetric', 'port-restricted').outcome, 'failed');
+    t.is(at('webrtc', 'symmetric', 'port-restricted').outcome, 'relayed');
+    // hyperdht's birthday punch is a rate (≥ 90 %), not a certainty: with 2 tries both succeed only 81 %
+    // of the time, so the cell is held to its rate (judged by its interval, and it must have punched at
+    // least once), not to an outcome that one unlucky try flips (seen: 1 of 2, "failed" by majority)
+    const birthday = at('hyperdht', 'symmetric', 'port-restricted');
+    t.true(birthday.match, `hyperdht symmetric × port-restricted: ${birthday.successes}/${birthday.tries}`);
+    t.true(birthday.successes >= 1 && (birthday.paths['direct-udp'] ?? 0) === birthday.successes, `hyperdht punched symmetric × port-restricted directly: ${JSON.stringify(birthday.paths)}`);
     // two random NATs: hyperdht refuses them by design
     t.deepEqual(['udp-punch', 'hyperdht', 'webrtc'].map((n) => at(n, 'symmetric', 'symmetric').outcome), ['failed', 'failed', 'relayed']);
     t.true(report.cells.filter((c) => c.agent === 'webrtc').every((c) => c.successes === c.tries), 'ICE connects every pairing, through TURN where it must');
