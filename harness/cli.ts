@@ -1,4 +1,4 @@
-// natmatrix scenario runner: `npm run scenario <name|file> [-- options]`.
+// natmatrix scenario runner: `natmatrix scenario <name|file> [options]` (`npm run scenario -- …`).
 // plan → build → run → judge → report → teardown, with one line and exit code 2 for anything the
 // user can fix, and teardown on every way out.
 import { readFileSync, writeFileSync } from 'node:fs';
