@@ -1,0 +1,50 @@
+// natmatrix as a package (issue 12, part 1), tried the way a user would: `npm pack`, the tarball
+// installed into a fresh project that has its own scenario and its own agent, run there with the
+// installed `natmatrix` command. Needs the npm registry for natmatrix's own dependencies.
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { execa } from 'execa';
+import { needsRoot, processesOfRun, ROOT } from './helpers.ts';
+import type { Report } from '../../harness/types.ts';
+
+if (needsRoot(test)) {
+  test.serial('the packed tarball installs into a fresh project, whose own scenario and agent run with the natmatrix command', async (t) => {
+    t.timeout(240_000);
+    const work = mkdtempSync(join(tmpdir(), 'natmatrix-test-package-'));
+    chmodSync(work, 0o755); // the project's agent runs as an unprivileged user: its folders must be open
+    const packed = await execa('npm', ['pack', '--silent', '--pack-destination', work], { cwd: ROOT });
+    const tarball = join(work, packed.stdout.trim().split('\n').at(-1)!);
+    t.true(existsSync(tarball), packed.stdout);
+
+    const project = join(work, 'project');
+    mkdirSync(join(project, 'scenarios'), { recursive: true });
+    mkdirSync(join(project, 'agents'));
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'my-p2p-app', private: true, type: 'module' }));
+    const installed = await execa('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', tarball], { cwd: project, reject: false, all: true });
+    t.is(installed.exitCode, 0, installed.all);
+    // the project's own agent (a peer in Python) and its own scenario, which uses natmatrix's rendezvous
+    copyFileSync(join(ROOT, 'agents/examples/udp_punch_peer.py'), join(project, 'agents/peer.py'));
+    chmodSync(join(project, 'agents/peer.py'), 0o755);
+    writeFileSync(join(project, 'scenarios/mine.json'), JSON.stringify({
+      name: 'mine', description: 'my app through two NATs', a: ['full-cone'], b: ['symmetric', 'port-restricted'], tries: 1,
+      agent: { peer: '../agents/peer.py', rendezvous: '../node_modules/natmatrix/agents/udp-punch/rendezvous.ts' },
+      expect: { 'full-cone': { symmetric: 'direct', 'port-restricted': 'direct' } },
+    }));
+    const natmatrix = (args: string[]) => execa(join(project, 'node_modules/.bin/natmatrix'), args, { cwd: project, reject: false, all: true, env: { NO_COLOR: '1', CI: 'true', INIT_CWD: '' } });
+
+    const version = await natmatrix(['--version']);
+    t.is(version.stdout, `natmatrix ${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}`);
+    const list = await natmatrix(['scenario', '--list']);
+    t.regex(list.stdout, /^mine\s/m, 'the project\'s own scenario, found from its directory');
+    t.regex(list.stdout, /^symmetric-vs-cone\s/m, 'and natmatrix\'s own');
+
+    const run = await natmatrix(['scenario', 'mine', '--out', 'out']);
+    t.is(run.exitCode, 0, run.all);
+    const report = JSON.parse(readFileSync(join(project, 'out/report.json'), 'utf8')) as Report;
+    t.deepEqual(report.cells.map((c) => `${c.a}×${c.b}:${c.outcome}`), ['full-cone×symmetric:direct', 'full-cone×port-restricted:direct']);
+    t.is(report.agents[0]!.privileged, false);
+    t.deepEqual(processesOfRun(report.runId), []);
+  });
+}
