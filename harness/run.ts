@@ -297,7 +297,7 @@ export async function runAttempts(lab: Lab, scenario: Scenario, agents: Runnable
   const secret = randomBytes(16).toString('hex');
   const needs = (s: ServiceName) => agents.some((x) => x.spec.services.includes(s));
   // services first, beside the lane builds: the rendezvous instances of every agent, the relay, STUN/TURN
-  const rendezvous = agents.map((x, k) => (x.rendezvous ? new Rendezvous(lab, k, x.spec, x.rendezvous, secret, opts.outDir, teardown) : null));
+  const rendezvous = agents.map((x, k) => (x.rendezvous ? new Rendezvous(lab, k, x.spec, x.rendezvous, x.confine, secret, opts.outDir, teardown) : null));
   const [relay, stunTurn] = await Promise.all([
     needs('relay') ? agentCommand(RELAY_AGENT).then((cmd) => startRelay(lab, cmd, opts.outDir, teardown)) : null,
     needs('stun') || needs('turn') ? startStunTurn(lab, needs('turn'), opts.outDir, teardown) : null,

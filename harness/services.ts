@@ -105,6 +105,8 @@ export class Rendezvous {
     private readonly agentIndex: number,
     private readonly agent: AgentSpec,
     private readonly cmd: string[],
+    /** how the agent's processes are confined (runnableAgents worked it out once); null: privileged */
+    private readonly confine: Confinement | null,
     private readonly secret: string,
     private readonly outDir: string,
     private readonly teardown: Teardown,
@@ -123,8 +125,7 @@ export class Rendezvous {
     const listen = `${this.lab.plan.rendezvous.ip}:${port}`;
     const env = { NMX_ROLE: 'rendezvous', NMX_LISTEN: listen, NMX_SECRET: this.secret };
     // the rendezvous is the agent's code: confined like its peers, unless the agent is privileged
-    const confine = this.agent.privileged ? null : { files: [], reveal: reveals(this.agent.name, [this.cmd], this.agent.dir) };
-    return startService(this.lab, this.cmd, `rendezvous agent${this.lab.plan.agents > 1 ? ` of ${this.agent.name}` : ''}`, env, this.outDir, logs, this.teardown, confine);
+    return startService(this.lab, this.cmd, `rendezvous agent${this.lab.plan.agents > 1 ? ` of ${this.agent.name}` : ''}`, env, this.outDir, logs, this.teardown, this.confine);
   }
 
   /** Every instance started so far is settled (ready, or known broken). */
