@@ -4,7 +4,11 @@
 // swallows when they come before `--`.
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { fileURLToPath } from 'node:url';
+
+type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
+type ParsedResults<T extends ParseArgsConfig> = ReturnType<typeof parseArgs<T>>;
 import { UsageError } from './errors.ts';
 
 const PACKAGE = fileURLToPath(new URL('../package.json', import.meta.url));
@@ -90,6 +94,29 @@ export function refuseSwallowed(command: string, options: readonly string[], env
   if (lost.length === 0) return;
   const flags = lost.map((o) => `--${o}`).join(' ');
   throw new UsageError(`npm took ${flags} for itself (options before \`--\` are npm's): write \`npm run ${command} -- … ${flags}\`, or run the natmatrix command itself`);
+}
+
+const STANDARD_OPTIONS = { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } } as const;
+
+/**
+ * parseArgs for a natmatrix command: its options plus --help/-h and --version, which are answered here
+ * (null: the command has nothing more to do); a bad option is a one-line UsageError, like every other.
+ */
+export function parseCommandLine<const O extends OptionsConfig, const P extends boolean = false>(config: {
+  options: O;
+  help: string;
+  args?: string[];
+  allowPositionals?: P;
+}): ParsedResults<{ options: O & typeof STANDARD_OPTIONS; allowPositionals: P; args: string[] }> | null {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: config.args ?? process.argv.slice(2), allowPositionals: config.allowPositionals ?? false, options: { ...config.options, ...STANDARD_OPTIONS } });
+  } catch (cause) {
+    throw new UsageError((cause as Error).message.replace(/\s*\n\s*/g, ' '), { cause });
+  }
+  const values = parsed.values as { help?: boolean; version?: boolean };
+  if (helpOrVersion(values.help ? ['--help'] : values.version ? ['--version'] : [], config.help)) return null;
+  return parsed as unknown as ParsedResults<{ options: O & typeof STANDARD_OPTIONS; allowPositionals: P; args: string[] }>;
 }
 
 /** Handle --help / -h and --version for a command that takes free arguments: true when it did. */

@@ -4,9 +4,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { helpOrVersion, refuseSwallowed, wholeNumber } from './args.ts';
-import { UsageError } from './errors.ts';
+import { parseCommandLine, refuseSwallowed, wholeNumber } from './args.ts';
 import { median } from './judge.ts';
 import { startProc } from './proc.ts';
 import { overallTimeToDirect } from './report.ts';
@@ -62,13 +60,9 @@ options:
 
 async function main() {
   refuseSwallowed('bench', ['runs']);
-  let values;
-  try {
-    ({ values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } } }));
-  } catch (cause) {
-    throw new UsageError((cause as Error).message.replace(/\s*\n\s*/g, ' '), { cause });
-  }
-  if (helpOrVersion(values.help ? ['--help'] : values.version ? ['--version'] : [], HELP)) return;
+  const parsed = parseCommandLine({ options: { runs: { type: 'string', default: '5' } }, help: HELP });
+  if (!parsed) return;
+  const { values } = parsed;
   const runs = wholeNumber('runs', values.runs, 1, 1000)!;
   const tmp = mkdtempSync(join(tmpdir(), 'natmatrix-bench-'));
   const rows: string[][] = [['scenario', 'runs', 'wall median', 'min', 'max', 'target', 'ttd median', 'ttd max', 'all as expected']];

@@ -4,8 +4,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { fromUser, helpOrVersion, refuseSwallowed } from './args.ts';
+import { fromUser, parseCommandLine, refuseSwallowed } from './args.ts';
 import { classifyOnLab, renderClassification } from './classify.ts';
 import { EnvironmentError, preflight } from './host.ts';
 import { buildLab } from './lab.ts';
@@ -31,14 +30,9 @@ exit codes: 0 every router behaves as declared · 1 one does not · 2 usage or e
 
 async function main(): Promise<number> {
   refuseSwallowed('classify', ['json', 'out']);
-  let parsed;
-  try {
-    parsed = parseArgs({ allowPositionals: true, options: { json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } } });
-  } catch (cause) {
-    throw new UsageError((cause as Error).message.replace(/\s*\n\s*/g, ' '), { cause });
-  }
+  const parsed = parseCommandLine({ allowPositionals: true, options: { json: { type: 'boolean' }, out: { type: 'string' } }, help: HELP });
+  if (!parsed) return 0;
   const { values, positionals } = parsed;
-  if (helpOrVersion(values.help ? ['--help'] : values.version ? ['--version'] : [], HELP)) return 0;
   const types: NatType[] = positionals.length
     ? positionals.map((n) => findNat(n) ?? (() => { throw new UsageError(`unknown NAT type "${n}"${natSuggestion(n)} (known: ${knownNats()})`); })())
     : [...NAT_TYPES];

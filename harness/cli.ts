@@ -3,8 +3,7 @@
 // user can fix, and teardown on every way out.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { fromUser, refuseSwallowed, userDir, VERSION, wholeNumber } from './args.ts';
+import { fromUser, parseCommandLine, refuseSwallowed, userDir, VERSION, wholeNumber } from './args.ts';
 import { EnvironmentError, EXIT, RunError, UsageError, VerifyError } from './errors.ts';
 import { hostFacts, preflight, REQUIRED_TOOLS } from './host.ts';
 import { agentFromPath, checkAgentNames, ensureInstalled, RENDEZVOUS_SCOPES, splitNamedAgent, type AgentSpec, type RendezvousScope, type ServiceName } from './manifest.ts';
@@ -122,62 +121,41 @@ async function verifyRouters(lab: Lab, scenario: Scenario, teardown: Teardown, o
   say(`verified: ${results.map((r) => r.nat).join(', ')} behave as declared (classify.json)`);
 }
 
-/** Every option of the scenario command (what npm must not take for itself). */
-const OPTIONS = ['list', 'tries', 'timeout', 'jobs', 'out', 'json', 'keep', 'pcap', 'verify', 'agent', 'rendezvous-agent', 'rendezvous-scope', 'observe', 'internet-hops', 'dry-run', 'no-color', 'version'] as const;
+/** The scenario command's options (--help and --version come with parseCommandLine). */
+const OPTIONS = {
+  list: { type: 'boolean' },
+  tries: { type: 'string' },
+  timeout: { type: 'string' },
+  jobs: { type: 'string' },
+  out: { type: 'string' },
+  json: { type: 'boolean' },
+  keep: { type: 'boolean' },
+  pcap: { type: 'boolean' },
+  verify: { type: 'boolean' },
+  agent: { type: 'string', multiple: true },
+  'rendezvous-agent': { type: 'string' },
+  'rendezvous-scope': { type: 'string' },
+  observe: { type: 'boolean' },
+  'internet-hops': { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  'no-color': { type: 'boolean' },
+} as const;
 
 async function main(argv: string[]): Promise<number> {
-  refuseSwallowed('scenario', OPTIONS);
-  let args;
-  try {
-    args = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        list: { type: 'boolean' },
-        tries: { type: 'string' },
-        timeout: { type: 'string' },
-        jobs: { type: 'string' },
-        out: { type: 'string' },
-        json: { type: 'boolean' },
-        keep: { type: 'boolean' },
-        pcap: { type: 'boolean' },
-        verify: { type: 'boolean' },
-        agent: { type: 'string', multiple: true },
-        'rendezvous-agent': { type: 'string' },
-        'rendezvous-scope': { type: 'string' },
-        observe: { type: 'boolean' },
-        'internet-hops': { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        'no-color': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean' },
-      },
-    });
-  } catch (cause) {
-    // one line, like every other usage error
-    throw new UsageError((cause as Error).message.replace(/\s*\n\s*/g, ' '), { cause });
-  }
+  // what npm must not take for itself: every option, --version too
+  refuseSwallowed('scenario', [...Object.keys(OPTIONS), 'version']);
+  const args = parseCommandLine({ args: argv, allowPositionals: true, options: OPTIONS, help: HELP });
+  if (!args) return EXIT.ok;
   const { values: o, positionals } = args;
-  if (o.help) {
-    console.log(HELP);
-    return EXIT.ok;
-  }
-  if (o.version) {
-    console.log(`natmatrix ${VERSION}`);
-    return EXIT.ok;
-  }
-  if (o.list && o.json) {
-    const list = [];
-    for (const name of listScenarios()) {
-      const s = await loadScenario(name);
-      list.push({ name, description: s.description, file: s.file, a: s.a, b: s.b, tries: s.tries, agents: s.agents.map((x) => x.name) });
-    }
-    process.stdout.write(JSON.stringify(list, null, 2) + '\n');
-    return EXIT.ok;
-  }
   if (o.list) {
-    for (const name of listScenarios()) {
-      const s = await loadScenario(name);
+    const list: Array<[string, Scenario]> = [];
+    for (const name of listScenarios()) list.push([name, await loadScenario(name)]);
+    if (o.json) {
+      const rows = list.map(([name, s]) => ({ name, description: s.description, file: s.file, a: s.a, b: s.b, tries: s.tries, agents: s.agents.map((x) => x.name) }));
+      process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+      return EXIT.ok;
+    }
+    for (const [name, s] of list) {
       const agents = s.agents.length > 1 ? `, agents ${s.agents.map((x) => x.name).join(' + ')}` : '';
       console.log(`${name.padEnd(22)} ${s.a.length}×${s.b.length}, ${s.tries} tries${agents}  ${s.description}`);
     }
