@@ -8,10 +8,10 @@
 import { createHash } from 'node:crypto';
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_DIR } from './package.ts';
 import { UsageError } from './errors.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = PACKAGE_DIR;
 const CACHE = join(ROOT, 'node_modules', '.cache', 'natmatrix', 'agents');
 
 /** sha256 over the files' paths and contents; null when one is gone. */

@@ -2,22 +2,16 @@
 // theirs, not natmatrix's folder: npm runs scripts in the package's folder and says where it was
 // called from in INIT_CWD), --help and --version, whole numbers, "did you mean", and the options npm
 // swallows when they come before `--`.
-import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { fileURLToPath } from 'node:url';
 
 type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
 type ParsedResults<T extends ParseArgsConfig> = ReturnType<typeof parseArgs<T>>;
 import { UsageError } from './errors.ts';
 
-const PACKAGE = fileURLToPath(new URL('../package.json', import.meta.url));
+import { PACKAGE_DIR, VERSION } from './package.ts';
 
-/** natmatrix's version, from its package.json. */
-export const VERSION = (JSON.parse(readFileSync(PACKAGE, 'utf8')) as { version: string }).version;
-
-/** natmatrix's own folder: where npm runs its scripts. */
-export const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+export { PACKAGE_DIR, VERSION } from './package.ts';
 
 /**
  * The directory the user ran the command in: npm runs natmatrix's scripts in natmatrix's folder and

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromUser, parseCommandLine, refuseSwallowed } from './args.ts';
 import { classifyOnLab, renderClassification } from './classify.ts';
-import { EnvironmentError, preflight } from './host.ts';
-import { buildLab } from './lab.ts';
+import { exitCodeOf } from './errors.ts';
+import { preflight } from './host.ts';
+import { buildTopology } from './lab.ts';
 import { findNat, knownNats, NAT_TYPES, type NatType } from './nat.ts';
 import { topologyPlan } from './plan.ts';
 import { natSuggestion, UsageError } from './scenario.ts';
@@ -44,14 +45,14 @@ async function main(): Promise<number> {
   try {
     const p = topologyPlan('classify', types.length, undefined, { a: types.some((t) => t.layers) ? 2 : 1, b: 1 });
     runId = p.runId;
-    const lab = await buildLab(p, teardown);
+    const lab = await buildTopology(p, teardown);
     const results = await classifyOnLab(lab, types, teardown, outDir);
     if (values.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
     (values.json ? process.stderr : process.stdout).write(renderClassification(results) + `probe logs: ${outDir}\n`);
     return results.every((r) => r.matches) ? 0 : 1;
   } finally {
     const errors = await teardown.unwind();
-    removeSignals();
+    await removeSignals();
     if (errors.length) leftover = reportLeftovers(errors, runId, 'natmatrix classify');
   }
 }
@@ -64,6 +65,6 @@ main().then(
   (e: unknown) => {
     const err = e as Error;
     process.stderr.write(`natmatrix classify: ${err.message}\n`);
-    process.exit(err instanceof UsageError || err instanceof EnvironmentError ? 2 : 3);
+    process.exit(exitCodeOf(err));
   },
 );

@@ -1,67 +1,16 @@
 // natmatrix scenario runner: `natmatrix scenario <name|file> [options]` (`npm run scenario -- …`).
 // plan → build → run → judge → report → teardown, with one line and exit code 2 for anything the
 // user can fix, and teardown on every way out.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
-import { fromUser, parseCommandLine, refuseSwallowed, userDir, VERSION, wholeNumber } from './args.ts';
-import { EnvironmentError, EXIT, RunError, UsageError, VerifyError } from './errors.ts';
-import { hostFacts, preflight, REQUIRED_TOOLS } from './host.ts';
-import { agentFromPath, checkAgentNames, ensureInstalled, RENDEZVOUS_SCOPES, splitNamedAgent, type AgentSpec, type RendezvousScope, type ServiceName } from './manifest.ts';
-import { buildLab, type Lab } from './lab.ts';
-import { classifyOnLab, misbehaving } from './classify.ts';
-import { findNat, natInfo } from './nat.ts';
-import { MAX_JOBS, plan, topologyJson } from './plan.ts';
-import { compareAgents, progressLine, renderJson, renderMarkdown, renderTerminal, summarize, timeDistribution } from './report.ts';
-import { runAttempts, runnableAgents } from './run.ts';
-import { checkOutOption, checkRunFolder, handOverToInvokingUser, makeRunFolder } from './run-folder.ts';
-import { ROOT, listScenarios, loadScenario, natTypesOf, type Scenario } from './scenario.ts';
-import { reportLeftovers, Teardown, unwindOnSignals } from './teardown.ts';
-import type { Cell, Report } from './types.ts';
+import { resolve } from 'node:path';
+import { parseCommandLine, refuseSwallowed, wholeNumber } from './args.ts';
+import { EXIT, exitCodeOf, LeftoverError, RunError, UsageError } from './errors.ts';
+import { MAX_JOBS, topologyJson } from './plan.ts';
+import { progressLine, renderJson, renderTerminal } from './report.ts';
+import { listScenarios, loadScenario, type Scenario } from './scenario.ts';
+import { executeRun, prepareRun, type RunScenarioOptions } from './session.ts';
+import type { RendezvousScope } from './types.ts';
 
 export { EXIT };
-
-
-/**
- * The agents of a run: the scenario's, or those named on the command line. One bare `--agent FILE`
- * replaces the scenario's agent (an executable takes the scenario's rendezvous, services and strategy;
- * a manifest brings its own); `--agent NAME=FILE` (repeated) runs several side by side. Paths are
- * relative to the user's directory (npm's INIT_CWD). `--rendezvous-agent` and `--rendezvous-scope` apply to all.
- */
-function commandLineAgents(s: Scenario, args: string[], rendezvous: string | undefined, scope: RendezvousScope | undefined): AgentSpec[] {
-  let agents = args.length
-    ? args.map((arg) => {
-        const [name, file] = splitNamedAgent(arg);
-        return agentFromPath(fromUser(file), s.agentDefaults, name);
-      })
-    : s.agents;
-  // the command line wins over a manifest's own rendezvous too
-  if (rendezvous) agents = agents.map((x) => ({ ...x, rendezvous: fromUser(rendezvous) }));
-  if (scope) agents = agents.map((x) => (x.rendezvous === null ? x : { ...x, rendezvousScope: scope }));
-  checkAgentNames(agents);
-  return agents;
-}
-
-/** Each agent as the report describes it, with the summary of its own cells. */
-function agentReports(specs: AgentSpec[], cells: Cell[]): Report['agents'] {
-  return specs.map((x) => {
-    const own = cells.filter((c) => c.agent === x.name);
-    return {
-      name: x.name,
-      description: x.description,
-      source: relative(ROOT, x.source).startsWith('..') ? x.source : relative(ROOT, x.source),
-      verdict: x.verdict,
-      timing: x.timing,
-      rendezvousScope: x.rendezvous === null ? null : x.rendezvousScope,
-      services: x.services,
-      sockets: x.sockets,
-      peerCheck: x.peerCheck,
-      privileged: x.privileged,
-      strategy: x.strategy,
-      summary: summarize(own, x.strategy),
-      timeToDirect: timeDistribution(own),
-    };
-  });
-}
 
 const HELP = `usage: natmatrix scenario <name|file> [options]      (npm run scenario -- <name|file> [options])
 
@@ -108,19 +57,6 @@ exit codes: 0 every pairing as expected · 1 some pairing differs from its expec
 
 const positiveInt = (name: string, value: string | undefined, max = 999_999_999) => wholeNumber(name, value, 1, max);
 
-function utcStamp(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-}
-
-async function verifyRouters(lab: Lab, scenario: Scenario, teardown: Teardown, outDir: string, say: (line: string) => void): Promise<void> {
-  const types = natTypesOf(scenario);
-  const results = await classifyOnLab(lab, types, teardown, outDir);
-  writeFileSync(resolve(outDir, 'classify.json'), JSON.stringify(results, null, 2) + '\n');
-  const bad = misbehaving(results);
-  if (bad.length) throw new VerifyError(`--verify: ${bad.join('; ')}; refusing to report a matrix on routers that don't behave as declared (probe logs in ${outDir})`);
-  say(`verified: ${results.map((r) => r.nat).join(', ')} behave as declared (classify.json)`);
-}
-
 /** The scenario command's options (--help and --version come with parseCommandLine). */
 const OPTIONS = {
   list: { type: 'boolean' },
@@ -164,135 +100,68 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length !== 1) {
     throw new UsageError(positionals.length ? `give one scenario, not ${positionals.length}: ${positionals.join(' ')}` : `which scenario? (known: ${listScenarios().join(', ')})`);
   }
-  const loaded = await loadScenario(positionals[0]!);
-  const scope = o['rendezvous-scope'];
-  if (scope !== undefined && !(RENDEZVOUS_SCOPES as readonly string[]).includes(scope)) {
-    throw new UsageError(`--rendezvous-scope must be one of ${RENDEZVOUS_SCOPES.join(', ')}, not "${scope}"`);
-  }
-  const scenario: Scenario = {
-    ...loaded,
-    agents: commandLineAgents(loaded, o.agent ?? [], o['rendezvous-agent'], scope as RendezvousScope | undefined),
-  };
-  const observe = o.observe === true || scenario.observe;
-  const p = plan(scenario, {
+  const options: RunScenarioOptions = {
     tries: positiveInt('tries', o.tries, 1000),
     timeoutMs: wholeNumber('timeout', o.timeout, 50, 600_000),
     jobs: positiveInt('jobs', o.jobs, MAX_JOBS),
-    observe,
     internetHops: wholeNumber('internet-hops', o['internet-hops'], 0, 64),
-  });
-  checkOutOption(o.out);
+    observe: o.observe === true,
+    out: o.out,
+    pcap: o.pcap ?? false,
+    verify: o.verify ?? false,
+    keep: o.keep ?? false,
+    agents: o.agent ?? [],
+    rendezvousAgent: o['rendezvous-agent'],
+    rendezvousScope: o['rendezvous-scope'] as RendezvousScope | undefined,
+  };
+  const prepared = await prepareRun(positionals[0]!, options);
+  const p = prepared.plan;
   if (o['dry-run']) {
     console.log(JSON.stringify({ topology: topologyJson(p), attempts: p.attempts.map(({ natA, natB, ...a }) => a) }, null, 2));
     return EXIT.ok;
-  }
-
-  // an old run's folder is refused before anything is built (and without root)
-  if (o.out !== undefined) checkRunFolder(fromUser(o.out));
-
-  // captures need tcpdump, the relay's per-run certificate openssl, STUN and TURN coturn
-  const uses = (svc: ServiceName) => scenario.agents.some((x) => x.services.includes(svc));
-  preflight({
-    ...REQUIRED_TOOLS,
-    ...(o.pcap ? { tcpdump: 'tcpdump' } : {}),
-    ...(uses('relay') ? { openssl: 'openssl' } : {}),
-    ...(uses('stun') || uses('turn') ? { turnserver: 'coturn', ss: 'iproute2' } : {}),
-  });
-  for (const x of scenario.agents) ensureInstalled(x, (line) => process.stderr.write(line + '\n'));
-  const agents = await runnableAgents(scenario.agents);
-  const startedAt = new Date();
-  const outDir = o.out !== undefined ? fromUser(o.out) : resolve(userDir(), 'runs', `${utcStamp(startedAt)}-${scenario.name}-${p.runId}`);
-  let created: boolean;
-  try {
-    ({ created } = makeRunFolder(outDir));
-    writeFileSync(resolve(outDir, 'topology.json'), JSON.stringify(topologyJson(p), null, 2) + '\n');
-  } catch (cause) {
-    if (cause instanceof UsageError) throw cause;
-    throw new UsageError(`cannot write the run folder ${outDir}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message} (choose another with --out)`, { cause });
   }
 
   const human = o.json ? process.stderr : process.stdout;
   const color = !o['no-color'] && !process.env.NO_COLOR && human.isTTY === true;
   const say = (line: string) => human.write(line + '\n');
   const progress = process.stderr.isTTY && !process.env.CI;
-
-  const teardown = new Teardown();
-  // the first undo, so the last to run (after every process that writes into the run folder has ended):
-  // under sudo, the run folder goes to the user who ran sudo
-  teardown.push('hand the run folder over', () => {
-    const problem = handOverToInvokingUser(outDir, created);
-    if (problem) process.stderr.write(`natmatrix: ${problem}\n`);
+  const t0 = performance.now();
+  const report = await executeRun(prepared, {
+    ...options,
+    log: say,
+    onSignal: (sig, runId) => process.stderr.write(`\nnatmatrix: ${sig}: tearing down run ${runId}…\n`),
+    onAttempt: progress ? (done, total) => process.stderr.write(`\r\x1b[K${progressLine(done, total, performance.now() - t0)}`) : undefined,
   });
-  const removeSignals = unwindOnSignals(teardown, (sig) => process.stderr.write(`\nnatmatrix: ${sig}: tearing down run ${p.runId}…\n`), p.runId);
-  try {
-    const t0 = performance.now();
-    const [host, lab] = await Promise.all([hostFacts(), buildLab(p, teardown)]);
-    if (o.verify) await verifyRouters(lab, scenario, teardown, outDir, say);
-    const { attempts, cells, isolation } = await runAttempts(lab, scenario, agents, teardown, {
-      outDir,
-      pcap: o.pcap ?? false,
-      onAttempt: progress
-        ? (done, total) => process.stderr.write(`\r\x1b[K${progressLine(done, total, performance.now() - t0)}`)
-        : undefined,
-    });
-    if (progress) process.stderr.write('\r\x1b[K');
-    writeFileSync(resolve(outDir, 'attempts.json'), JSON.stringify(attempts, null, 2) + '\n');
-    const report: Report = {
-      tool: 'natmatrix',
-      version: VERSION,
-      scenario: scenario.name,
-      description: scenario.description,
-      runId: p.runId,
-      startedAt: startedAt.toISOString(),
-      durationMs: Math.round(performance.now() - t0),
-      host,
-      options: { tries: p.tries, timeoutMs: p.timeoutMs, jobs: p.jobs, observe },
-      strategy: scenario.agents[0]!.strategy,
-      agents: agentReports(scenario.agents, cells),
-      natTypes: natTypesOf(scenario).map(natInfo),
-      rows: scenario.a,
-      cols: scenario.b,
-      cells,
-      isolation,
-      summary: summarize(cells, scenario.agents.length === 1 ? scenario.agents[0]!.strategy : null),
-      comparison: compareAgents(cells),
-      outDir,
-    };
-    writeFileSync(resolve(outDir, 'report.json'), renderJson(report));
-    writeFileSync(resolve(outDir, 'report.md'), renderMarkdown(report));
-    say(renderTerminal(report, { color }));
-    if (o.json) process.stdout.write(renderJson(report));
-    if (o.keep) {
-      lab.keep();
-      say(`topology kept: ${resolve(outDir, 'topology.json')}`);
-      say(`  enter a node:  sudo npm run shell -- ${p.runId} 0ha    (nodes: inet, rdv, <lane>r{a,b}, <lane>h{a,b})`);
-      say(`  tear it down:  sudo npm run clean -- ${p.runId}`);
-    }
-    if (report.summary.errored > 0) return EXIT.error;
-    return report.summary.mismatched > 0 ? EXIT.mismatch : EXIT.ok;
-  } finally {
-    const errors = await teardown.unwind();
-    removeSignals();
-    if (errors.length) teardownFailed = reportLeftovers(errors, p.runId);
+  if (progress) process.stderr.write('\r\x1b[K');
+  say(renderTerminal(report, { color }));
+  if (o.json) process.stdout.write(renderJson(report));
+  if (o.keep) {
+    say(`topology kept: ${resolve(report.outDir, 'topology.json')}`);
+    say(`  enter a node:  sudo npm run shell -- ${p.runId} 0ha    (nodes: inet, rdv, <lane>r{a,b}, <lane>h{a,b})`);
+    say(`  tear it down:  sudo npm run clean -- ${p.runId}`);
   }
+  if (report.summary.errored > 0) return EXIT.error;
+  return report.summary.mismatched > 0 ? EXIT.mismatch : EXIT.ok;
 }
-
-/** set when the run's teardown could not remove everything: that exit code wins over the run's own */
-let teardownFailed: number | undefined;
 
 // `npm run scenario … | head` closes our stdout early: keep running (and tearing down) regardless
 for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 
 main(process.argv.slice(2)).then(
-  (code) => process.exit(teardownFailed ?? code),
+  (code) => process.exit(code),
   (e: unknown) => {
-    const err = e as Error;
-    if (err instanceof UsageError || err instanceof EnvironmentError || err instanceof VerifyError) {
-      process.stderr.write(`natmatrix: ${err.message}\n`);
-      process.exit(teardownFailed ?? EXIT.usage);
+    const code = exitCodeOf(e);
+    if (e instanceof LeftoverError) {
+      // what could not be removed, one line each, and how to remove it; then the run's own failure
+      for (const x of e.errors) process.stderr.write(`natmatrix: ${x.message}: ${(x.cause as Error | undefined)?.message ?? ''}\n`);
+      process.stderr.write(`natmatrix: the teardown is incomplete; remove what is left with: sudo npm run clean${e.runId ? ` -- ${e.runId}` : ''}\n`);
+      if (e.cause) process.stderr.write(`natmatrix: the run had failed: ${(e.cause as Error).message}\n`);
+    } else if (code === EXIT.usage) {
+      process.stderr.write(`natmatrix: ${(e as Error).message}\n`);
+    } else {
+      const err = e as Error;
+      process.stderr.write(`natmatrix: run failed: ${err instanceof RunError ? err.message : (err?.stack ?? String(err))}\n`);
     }
-    const detail = err instanceof RunError ? err.message : (err?.stack ?? String(err));
-    process.stderr.write(`natmatrix: run failed: ${detail}\n`);
-    process.exit(teardownFailed ?? EXIT.error);
+    process.exit(code);
   },
 );

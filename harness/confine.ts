@@ -16,12 +16,12 @@
 // those lines back into the process result (and removes them from its text).
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from './package.ts';
 import { UsageError } from './errors.ts';
 import { systemTool } from './host.ts';
 import type { ProcResult } from './proc.ts';
 
-const CONFINE_SH = fileURLToPath(new URL('./confine.sh', import.meta.url));
+const CONFINE_SH = packagePath('harness', 'confine.sh');
 
 /** The user agents run as: `nobody` from /etc/passwd (65534 when it has none). */
 export const AGENT_USER = ((): { name: string; uid: number; gid: number } => {

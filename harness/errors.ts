@@ -27,6 +27,28 @@ export class RunError extends Error {
   override name = 'RunError';
 }
 
+/** The teardown could not remove everything a run or lab created (exit code 4): `errors` says what
+ * failed, `runId` names the run for `natmatrix clean`; a run that failed on its own carries that
+ * failure as `cause`. */
+export class LeftoverError extends Error {
+  override name = 'LeftoverError';
+  constructor(
+    readonly errors: Error[],
+    readonly runId: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(`the teardown is incomplete: ${errors.map((e) => `${e.message}: ${(e.cause as Error | undefined)?.message ?? ''}`).join('; ')}; remove what is left with: sudo natmatrix clean${runId ? ` ${runId}` : ''}`, options);
+  }
+}
+
+/** The exit code for an error that ended a command: 2 for what the user can fix, 4 for leftovers,
+ * 3 for anything else. */
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof LeftoverError) return EXIT.leftover;
+  if (err instanceof UsageError || err instanceof EnvironmentError || err instanceof VerifyError) return EXIT.usage;
+  return EXIT.error;
+}
+
 /** The shape of a zod issue that flattening needs (zod's own types differ between its versions). */
 interface Issue {
   code: string;

@@ -182,7 +182,7 @@ async function buildSide(s: Side, signal: AbortSignal): Promise<void> {
  * namespaces as they are listed then, and checks that none is left. A namespace it cannot remove makes
  * the undo fail, naming it: the run must not claim a clean teardown.
  */
-export async function buildLab(p: Plan, teardown: Teardown): Promise<Lab> {
+export async function buildTopology(p: Plan, teardown: Teardown): Promise<Lab> {
   const namespaces = planNamespaces(p);
   const building = new AbortController();
   const signal = building.signal;

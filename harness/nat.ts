@@ -2,7 +2,7 @@
 // with its friendly name and the nft template (in nft/) that makes a router behave that way.
 // One renderer turns a behaviour plus a router's addresses into a complete, loadable nft ruleset.
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from './package.ts';
 import type { Filtering, Mapping, NatTypeInfo } from './types.ts';
 
 export interface NatType extends NatTypeInfo {
@@ -246,7 +246,7 @@ export interface RouterVars {
 }
 
 /** Templates live in nft/; NMX_NFT_DIR points elsewhere (the tests use it to build a mislabelled router). */
-export const NFT_DIR = (process.env.NMX_NFT_DIR ? process.env.NMX_NFT_DIR.replace(/\/?$/, '/') : null) ?? fileURLToPath(new URL('../nft/', import.meta.url));
+export const NFT_DIR = (process.env.NMX_NFT_DIR ? process.env.NMX_NFT_DIR.replace(/\/?$/, '/') : null) ?? packagePath('nft') + '/';
 export const NFT_TABLE = 'nmx';
 const templateCache = new Map<string, string>();
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // The natmatrix command: `natmatrix <command> [args]`, the same programs as the npm scripts. Plain
-// JavaScript so that it runs with no loader of the user's: it registers tsx (natmatrix's own
-// dependency, resolved from here, not from the user's project) and hands over to the command's module.
+// JavaScript so that it runs with no loader of the user's. It hands over to the command's module: the
+// compiled one (dist/) in the installed package, else the TypeScript source, with tsx (natmatrix's own
+// dependency, resolved from here, not from the user's project) registered for it.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
@@ -39,12 +40,19 @@ if (!entry) {
   process.stderr.write(`natmatrix: unknown command "${command}" (commands: ${Object.keys(COMMANDS).join(', ')}; natmatrix --help)\n`);
   process.exit(2);
 }
-const file = here(entry[0]);
-if (file.endsWith('.sh')) {
-  const r = spawnSync('bash', [file, ...rest], { stdio: 'inherit' });
+const source = here(entry[0]);
+if (source.endsWith('.sh')) {
+  const r = spawnSync('bash', [source, ...rest], { stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }
-const { register } = await import('tsx/esm/api');
-register();
+// the installed package carries the harness compiled (dist/, built when it is packed): no TypeScript
+// to compile at start; a checkout runs its sources through tsx
+const compiled = here(`../dist/harness/${entry[0].replace(/\.ts$/, '.js')}`);
+let file = compiled;
+if (!existsSync(compiled)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  file = source;
+}
 process.argv = [process.argv[0], file, ...rest];
 await import(file);

@@ -2,8 +2,9 @@
 // pairing, how long a punch may take, which agent to run, and what every pairing is expected to do.
 // This module validates that data (zod) and finds scenario files by name.
 import { existsSync, readdirSync, readFileSync, writeSync } from 'node:fs';
-import { dirname, extname, isAbsolute, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { PACKAGE_DIR } from './package.ts';
 import { z } from 'zod';
 import { didYouMean, fromUser, userDir } from './args.ts';
 import { EXIT, issueLines, UsageError } from './errors.ts';
@@ -14,7 +15,8 @@ import { findNat, knownNats, natSpellings, type NatType } from './nat.ts';
 
 export { UsageError };
 
-export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** natmatrix's own folder (harness/package.ts) */
+export const ROOT = PACKAGE_DIR;
 export const SCENARIO_DIR = resolve(ROOT, 'scenarios');
 /** The agent of a scenario that names none: the shipped UDP hole puncher and its rendezvous. */
 export const DEFAULT_AGENT = {
@@ -269,6 +271,28 @@ export async function loadScenario(nameOrPath: string, options: LoadOptions = {}
   return parseScenario(raw, file);
 }
 
+/** This module runs compiled (dist/harness/scenario.js of the installed package), not under tsx. */
+const COMPILED = import.meta.url.endsWith('.js');
+const TS_EXTENSIONS = ['.ts', '.mts', '.cts'];
+
+/**
+ * Import a scenario file. Under tsx (a checkout, the npm scripts) any file imports as it is. The installed
+ * package runs compiled JavaScript with no TypeScript loader: a shipped scenario is imported from its
+ * compiled copy in dist/scenarios/, and a user's .ts scenario through tsx's isolated `tsImport`, which
+ * loads it as ESM whatever the user's package.json says (a plain `import` of a .ts file in a project
+ * without "type": "module" fails).
+ */
+async function importScenarioModule(file: string): Promise<{ default?: unknown }> {
+  if (extname(file) === '.json') return (await import(pathToFileURL(file).href, { with: { type: 'json' } })) as { default?: unknown };
+  if (COMPILED && TS_EXTENSIONS.includes(extname(file))) {
+    const compiled = resolve(ROOT, 'dist', 'scenarios', `${basename(file, extname(file))}.js`);
+    if (dirname(file) === SCENARIO_DIR && existsSync(compiled)) return (await import(pathToFileURL(compiled).href)) as { default?: unknown };
+    const { tsImport } = await import('tsx/esm/api');
+    return (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: unknown };
+  }
+  return (await import(pathToFileURL(file).href)) as { default?: unknown };
+}
+
 /**
  * Import a scenario module, and fail with a UsageError if it never finishes: a top-level await that can
  * never settle leaves nothing to wait for, and Node would simply exit (code 0 on Node 20, 13 on 22+) as if
@@ -290,7 +314,7 @@ async function importSettled(file: string, timeoutMs: number): Promise<{ default
   process.on('beforeExit', onBeforeExit);
   process.on('exit', onExit);
   try {
-    const loading = import(pathToFileURL(file).href, extname(file) === '.json' ? { with: { type: 'json' } } : undefined) as Promise<{ default?: unknown }>;
+    const loading = importScenarioModule(file);
     return await Promise.race([loading, stuck]);
   } finally {
     clearTimeout(timer);

@@ -74,23 +74,48 @@ export function reportLeftovers(errors: Error[], runId: string | undefined, comm
   return EXIT.leftover;
 }
 
+/** A teardown to unwind when the process is asked to stop, with what to say about it. */
+interface Guarded {
+  teardown: Teardown;
+  onSignal: ((signal: NodeJS.Signals) => void) | undefined;
+  runId: string | undefined;
+  command: string | undefined;
+}
+
+const EXIT_ON: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+const SIGNALS = Object.keys(EXIT_ON) as NodeJS.Signals[];
+/** every run (or lab) of this process that is up: one signal handler unwinds them all, then exits */
+const guarded = new Set<Guarded>();
+let stopping = false;
+
+function onStopSignal(signal: NodeJS.Signals): void {
+  if (stopping) return;
+  stopping = true;
+  const all = [...guarded];
+  for (const g of all) g.onSignal?.(signal);
+  void Promise.all(all.map(async (g) => ({ g, errors: await g.teardown.unwind().catch((e: unknown) => [e as Error]) }))).then((results) => {
+    let code = EXIT_ON[signal] ?? 1;
+    for (const { g, errors } of results) if (errors.length) code = reportLeftovers(errors, g.runId, g.command);
+    process.exit(code);
+  });
+}
+
 /**
  * Unwind `teardown` when the process is asked to stop (SIGINT, SIGTERM, SIGHUP), then exit with
  * 128 + signal number, only once nothing is left: a teardown that failed exits 4 after saying what is
- * left (`runId` names it in the clean command). Returns a function that removes the handlers again.
+ * left (`runId` names it in the clean command). Several runs or labs of one process (tests building labs
+ * side by side) share one handler: a signal unwinds every one of them before the process exits.
+ * Returns a function that removes the teardown from the guard again. Await it: while a signal is
+ * ending the process it never resolves, so the run's own way out (a report of a run cut short, its
+ * exit code) does not race the signal's exit.
  */
-export function unwindOnSignals(teardown: Teardown, onSignal?: (signal: NodeJS.Signals) => void, runId?: string, command?: string): () => void {
-  const codes: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
-  const handler = (signal: NodeJS.Signals) => {
-    onSignal?.(signal);
-    void teardown.unwind().then(
-      (errors) => process.exit(errors.length ? reportLeftovers(errors, runId, command) : (codes[signal] ?? 1)),
-      () => process.exit(EXIT.leftover),
-    );
-  };
-  const signals = Object.keys(codes) as NodeJS.Signals[];
-  for (const s of signals) process.on(s, handler);
-  return () => {
-    for (const s of signals) process.off(s, handler);
+export function unwindOnSignals(teardown: Teardown, onSignal?: (signal: NodeJS.Signals) => void, runId?: string, command?: string): () => Promise<void> {
+  const g: Guarded = { teardown, onSignal, runId, command };
+  if (guarded.size === 0) for (const s of SIGNALS) process.on(s, onStopSignal);
+  guarded.add(g);
+  return async () => {
+    if (stopping) return new Promise<void>(() => {});
+    if (!guarded.delete(g) || guarded.size > 0) return;
+    for (const s of SIGNALS) process.off(s, onStopSignal);
   };
 }

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { buildLab } from '../../harness/lab.ts';
+import { buildTopology } from '../../harness/lab.ts';
 import { inNs } from '../../harness/netns.ts';
 import { runProc } from '../../harness/proc.ts';
 import { topologyPlan } from '../../harness/plan.ts';
@@ -23,7 +23,7 @@ if (needsRoot(test)) {
     const p = topologyPlan('isolation', 2);
     const teardown = new Teardown();
     t.teardown(() => teardown.unwind().then(() => {}));
-    const lab = await buildLab(p, teardown);
+    const lab = await buildTopology(p, teardown);
     await Promise.all([lab.laneReady(0), lab.laneReady(1)]);
     t.true(lab.isolated, 'this kernel has the nft bridge family');
     const [l0, l1] = p.lanes;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
 import { classifyOnLab } from '../../harness/classify.ts';
-import { buildLab } from '../../harness/lab.ts';
+import { buildTopology } from '../../harness/lab.ts';
 import { NAT_TYPES } from '../../harness/nat.ts';
 import { nsRun } from '../../harness/netns.ts';
 import { topologyPlan } from '../../harness/plan.ts';
@@ -39,7 +39,7 @@ if (needsRoot(test)) {
       await teardown.unwind();
       rmSync(state, { recursive: true, force: true });
     });
-    const lab = await buildLab(topologyPlan('oracle', NAT_TYPES.length), teardown);
+    const lab = await buildTopology(topologyPlan('oracle', NAT_TYPES.length), teardown);
     const { rendezvous } = lab.plan;
     const turn = startDaemon(
       rendezvous.ns,

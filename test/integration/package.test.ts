@@ -1,7 +1,7 @@
 // natmatrix as a package (issue 12, part 1), tried the way a user would: `npm pack`, the tarball
 // installed into a fresh project that has its own scenario and its own agent, run there with the
 // installed `natmatrix` command. Needs the npm registry for natmatrix's own dependencies.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -46,5 +46,25 @@ if (needsRoot(test)) {
     t.deepEqual(report.cells.map((c) => `${c.a}×${c.b}:${c.outcome}`), ['full-cone×symmetric:direct', 'full-cone×port-restricted:direct']);
     t.is(report.agents[0]!.privileged, false);
     t.deepEqual(processesOfRun(report.runId), []);
+
+    // the installed package carries its harness compiled: the command runs no TypeScript of natmatrix's
+    t.true(existsSync(join(project, 'node_modules/natmatrix/dist/harness/cli.js')));
+    t.true(existsSync(join(project, 'node_modules/natmatrix/dist/harness/index.d.ts')), 'typed exports');
+
+    // the README's library examples, as a user's tests: ava (TypeScript through tsx) and node:test
+    mkdirSync(join(project, 'test'));
+    for (const f of ['nat.ava.ts', 'nat.node.ts']) copyFileSync(join(ROOT, 'test/examples', f), join(project, 'test', f));
+    const pkg = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ ...pkg, ava: { extensions: { ts: 'module' }, nodeArguments: ['--import=tsx'], files: ['test/**/*.ava.ts'] } }, null, 2));
+    // ava as the project's own dev dependency would be: natmatrix's copy, linked (no registry needed)
+    symlinkSync(join(ROOT, 'node_modules/ava'), join(project, 'node_modules/ava'));
+    const env = { NO_COLOR: '1', CI: 'true', INIT_CWD: '' };
+    const ava = await execa(process.execPath, [join(project, 'node_modules/ava/entrypoints/cli.mjs'), '--tap'], { cwd: project, reject: false, all: true, env });
+    t.is(ava.exitCode, 0, ava.all);
+    t.regex(ava.stdout, /^# pass 2$/m, ava.all);
+    const nodeTest = await execa(process.execPath, ['--import', 'tsx', '--test', 'test/nat.node.ts'], { cwd: project, reject: false, all: true, env });
+    t.is(nodeTest.exitCode, 0, nodeTest.all);
+    t.regex(nodeTest.stdout, /^# pass 2$/m, nodeTest.all);
+    t.regex(nodeTest.stdout, /^# fail 0$/m);
   });
 }
