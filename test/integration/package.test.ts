@@ -55,7 +55,7 @@ if (needsRoot(test)) {
     mkdirSync(join(project, 'test'));
     for (const f of ['nat.ava.ts', 'nat.node.ts']) copyFileSync(join(ROOT, 'test/examples', f), join(project, 'test', f));
     const pkg = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ ...pkg, ava: { extensions: { ts: 'module' }, nodeArguments: ['--import=tsx'], files: ['test/**/*.ava.ts'] } }, null, 2));
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ ...pkg, ava: { extensions: { ts: 'module' }, nodeArguments: ['--import=tsx'], workerThreads: false, files: ['test/**/*.ava.ts'] } }, null, 2));
     // ava as the project's own dev dependency would be: natmatrix's copy, linked (no registry needed)
     symlinkSync(join(ROOT, 'node_modules/ava'), join(project, 'node_modules/ava'));
     const env = { NO_COLOR: '1', CI: 'true', INIT_CWD: '' };
