@@ -1,68 +1,24 @@
-// The agent contract as code. The environment tables below are the only variables the harness may set
-// (run.ts types its environments with them), the verdict and manifest schemas are the ones judge.ts and
-// manifest.ts validate with, and agents/contract.json is generated from all of them:
+// The agent contract as code. The environment tables (agents/sdk/contract.ts, natmatrix/agent, which
+// agents read their environment with) are the only variables the harness may set (run.ts types its
+// environments with them), the verdict and manifest schemas are the ones judge.ts and manifest.ts
+// validate with (the SDK's Verdict type is held to the verdict schema by test/unit/sdk.test.ts), and
+// agents/contract.json is generated from all of them:
 //   node --import tsx harness/contract.ts > agents/contract.json
 // A unit test fails when the file and this module drift apart.
 import { z } from 'zod';
+import { CONTRACT_VERSION, EXIT_CODE, PEER_ENV, type PeerEnv, type PeerVariable, RELAY_ENV, type RelayEnv, RENDEZVOUS_ENV, type RendezvousEnv } from '../agents/sdk/contract.ts';
 import { verdictSchema } from './judge.ts';
 import { agentFieldsSchema, MANIFEST_FILE } from './manifest.ts';
 
-export const PEER_ENV = {
-  NMX_ROLE: 'a or b: which side this peer is (a dials, b listens, for agents that care)',
-  NMX_RUN: 'run id (namespace names are nmx-<run>-<node>)',
-  NMX_SESSION: 'pairing id, unique per try (<run>.<cell>.<try>); the rendezvous keys peers by session + role',
-  NMX_RENDEZVOUS: 'ip:port of this try\'s rendezvous (absent for an agent without one); at scope run one serves every pairing, at lane/try it serves only this lane\'s',
-  NMX_SECRET: 'shared secret (hex) for signing messages, new every run',
-  NMX_LOCAL_PORT: 'UDP (and TCP) port to bind on 0.0.0.0 (a dmz router forwards exactly this port; dmz-host forwards every port)',
-  NMX_TIMEOUT_MS: 'punch window (window timing): give up this long after learning the peer\'s endpoint',
-  NMX_WAIT_MS: 'give up if not paired by the rendezvous this long after start (window timing)',
-  NMX_BUDGET_MS: 'only with budget timing: give up this long after start, whatever the stack is doing',
-  NMX_DEADLINE_MS: 'the harness ends the agent\'s whole process tree (SIGTERM, SIGKILL 300 ms later) this long after its start',
-  NMX_SPAWNED_AT_MS: 'when the agent was started (Unix epoch ms; for a confined agent, once its confinement was in place): budgets and the deadline count from here, not from when the agent got going',
-  NMX_HOLD_MS: '0, or: after a direct path is confirmed, keep it idle this long, then check it still carries traffic (binding lifetime); agents that do not support it may ignore it',
-  NMX_KEEPALIVE_MS: '0, or: while holding, send a keepalive this often',
-  NMX_NAT: 'name of the NAT type in front of this peer (informational)',
-  NMX_PEER_NAT: 'name of the NAT type in front of the other peer (informational)',
-  NMX_RELAY: 'only for agents with service relay: ip:port of the TLS relay\'s control port (tx_tlsrelay line protocol)',
-  NMX_RELAY_CA: 'only with NMX_RELAY: PEM file of the relay\'s certificate (self-signed for the run, IP SAN = the relay\'s address)',
-  NMX_RELAY_SECRET: 'only with NMX_RELAY: the run\'s relay credential (hex), new every run; a server\'s control connection sends `auth <it>` as its first line',
-  NMX_STUN: 'only for agents with service stun or turn: ip:port of the STUN server (coturn)',
-  NMX_STUN_ALT: 'only with NMX_STUN: its RFC 5780 other address and port (where CHANGE-REQUEST answers come from)',
-  NMX_TURN: 'only for agents with service turn: ip:port of the TURN server (UDP and TCP; the same server as NMX_STUN)',
-  NMX_TURN_USER: 'only with NMX_TURN: long-term credential user name',
-  NMX_TURN_PASS: 'only with NMX_TURN: its password, new every run',
-  NMX_TURN_REALM: 'only with NMX_TURN: the realm',
-  NMX_PUBLIC_IP: 'only when the peer\'s NAT type gives the host a public address of its own (cloud-eip): that address, translated 1:1 to the host (every port), like a cloud\'s metadata',
-  NMX_PEER_PUBLIC: 'only when the other peer\'s NAT type is cloud-eip: its public ip:port (its public address and agent port), known out of band like a DNS name',
-} as const;
+export { CONTRACT_VERSION, PEER_ENV, RELAY_ENV, RENDEZVOUS_ENV };
+export type { PeerEnv, PeerVariable, RelayEnv, RendezvousEnv };
 
-export type PeerEnv = Partial<Record<keyof typeof PEER_ENV, string>>;
-
-export const RENDEZVOUS_ENV = {
-  NMX_ROLE: 'rendezvous',
-  NMX_RUN: 'run id',
-  NMX_LISTEN: 'ip:port to bind in the public node (203.0.113.10; port 3478 at scope run, 13000 + lane at scope lane or try; +10 / +100 per further agent of the run)',
-  NMX_SECRET: 'shared secret, the same the peers get',
-} as const;
-
-export type RendezvousEnv = Record<keyof typeof RENDEZVOUS_ENV, string>;
-
-export const RELAY_ENV = {
-  NMX_ROLE: 'relay',
-  NMX_RUN: 'run id',
-  NMX_LISTEN: 'ip:port of the TLS control port (the rendezvous address, port 12000)',
-  NMX_RELAY_CERT: 'PEM certificate file (self-signed for the run; peers get it as NMX_RELAY_CA)',
-  NMX_RELAY_KEY: 'PEM private key file',
-  NMX_RELAY_PORTS: 'FIRST-LAST: the pool of listening ports, bound at start; pair i is (FIRST+2i public, FIRST+2i+1 reverse)',
-  NMX_RELAY_SECRET: 'the run\'s relay credential, new every run (peers get it as NMX_RELAY_SECRET): a control connection whose first line is not `auth <it>` gets `auth_failed`',
-} as const;
-
-export type RelayEnv = Record<keyof typeof RELAY_ENV, string>;
-
-/** Version 2: process trees, verdict rules, budget timing, rendezvous scopes, STUN/TURN, manifests, peer checks.
- * Version 3: agents run confined (unprivileged, own PID and mount namespaces) unless privileged; the
- * relay's credential, per-client limit and reverse tokens. */
-export const CONTRACT_VERSION = 3;
+/** A peer environment of the table's variables only. Unlike a `PeerEnv` annotation, which does not look
+ * inside spreads, a variable that is not in PEER_ENV is a type error here wherever it comes from:
+ * `peerEnv({ ...(x ? { NMX_NEW: '1' } : {}) })` does not compile until NMX_NEW is in the table. */
+export function peerEnv<T extends PeerEnv>(env: T & Record<Exclude<keyof T, PeerVariable>, never>): PeerEnv {
+  return env;
+}
 
 /** The whole machine-readable contract (agents/contract.json). */
 export function contractJson(): object {
@@ -90,8 +46,8 @@ export function contractJson(): object {
       stdout: 'log nothing here but the verdict: the LAST non-empty line must be one JSON object matching verdictSchema',
       stderr: 'free-form logs; kept as evidence in cells/<a>-vs-<b>/try-<n>/<role>.stderr',
       exitCodes: {
-        '0': 'connected: verdict ok must be true',
-        '1': 'no path (a clean failure): verdict ok must be false',
+        [EXIT_CODE.connected]: 'connected: verdict ok must be true',
+        [EXIT_CODE.failed]: 'no path (a clean failure): verdict ok must be false',
         other: 'a fault: the try is an error, whatever the verdict says',
       },
       verdictSchema: schema(verdictSchema),

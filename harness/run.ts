@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { agentCommand } from './agent.ts';
-import type { PeerEnv } from './contract.ts';
+import { type PeerEnv, peerEnv, type PeerVariable } from './contract.ts';
 import { RunError } from './errors.ts';
 import { judgeCell, judgeTry, readVerdict } from './judge.ts';
 import type { Lab } from './lab.ts';
@@ -121,10 +121,10 @@ interface RunContext {
 /** A cloud-eip host's own public address, and its peer's public endpoint: known out of band, like a
  * cloud's metadata service and a DNS name (seed 000). */
 function publicEnv(side: Side, nat: NatType, peer: Side, peerNat: NatType): PeerEnv {
-  return {
+  return peerEnv({
     ...(nat.publicIp && side.publicIp ? { NMX_PUBLIC_IP: side.publicIp } : {}),
     ...(peerNat.publicIp && peer.publicIp ? { NMX_PEER_PUBLIC: `${peer.publicIp}:${peer.hostPort}` } : {}),
-  };
+  });
 }
 
 /** The hard deadline of a peer, from its start: its timing's budgets plus a grace. */
@@ -145,7 +145,7 @@ interface Peer {
 }
 
 /** Peer environment variables that name a file the agent reads. */
-const GIVEN_ENV = ['NMX_RELAY_CA'] as const;
+const GIVEN_ENV = ['NMX_RELAY_CA'] as const satisfies readonly PeerVariable[];
 
 function startPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv: RendezvousLease | null, run: AgentRun, ctx: RunContext): Peer {
   const rel = relative(ctx.outDir, dir);
@@ -154,7 +154,7 @@ function startPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv
   const { spec } = run.agent;
   const cmd = run.agent.peer[side.role];
   const started = performance.now();
-  const env: PeerEnv = {
+  const env = peerEnv({
       NMX_ROLE: side.role,
       NMX_RUN: ctx.plan.runId,
       NMX_SESSION: att.session,
@@ -172,7 +172,7 @@ function startPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv
       NMX_PEER_NAT: side.role === 'a' ? att.b : att.a,
       ...run.serviceEnv,
       ...(side.role === 'a' ? publicEnv(side, att.natA, peer, att.natB) : publicEnv(side, att.natB, peer, att.natA)),
-  };
+  });
   // files named in the environment (the relay's CA) are given to a confined agent as private copies
   const given = giveFiles(env as Record<string, string>, GIVEN_ENV);
   const proc = startTracked(side.host, cmd, {
@@ -284,11 +284,11 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, run: AgentRun, ctx: R
 /** The NMX_* variables of the services an agent asked for. */
 function serviceEnv(spec: AgentSpec, relay: Relay | null, stunTurn: StunTurn | null): PeerEnv {
   const uses = (x: ServiceName) => spec.services.includes(x);
-  return {
+  return peerEnv({
     ...(uses('relay') && relay ? { NMX_RELAY: relay.address, NMX_RELAY_CA: relay.ca, NMX_RELAY_SECRET: relay.secret } : {}),
     ...((uses('stun') || uses('turn')) && stunTurn ? { NMX_STUN: stunTurn.stun, NMX_STUN_ALT: stunTurn.stunAlt } : {}),
     ...(uses('turn') && stunTurn?.turn ? { NMX_TURN: stunTurn.turn, NMX_TURN_USER: stunTurn.user, NMX_TURN_PASS: stunTurn.password, NMX_TURN_REALM: stunTurn.realm } : {}),
-  };
+  });
 }
 
 /** Run every planned attempt on the lab's lanes and judge the cells. */
