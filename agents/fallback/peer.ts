@@ -23,21 +23,24 @@ import { readFileSync } from 'node:fs';
 import { dialRelay, openRelayListener, type RelayListener } from '../relay/client.ts';
 import { helloOver, punchTcp, tcpRendezvous } from '../tcp-punch/punch.ts';
 import {
+  type AgentResult,
   configOrExit,
+  connected,
   type Endpoint,
   envEndpoint,
   EnvError,
   type Env,
   exitOnSignals,
+  failed,
   formatEndpoint,
   makeLogger,
   type PeerConfig,
-  type PunchResult,
   readPeerConfig,
   ReplayGuard,
   report,
   round1,
-} from '../udp-punch/protocol.ts';
+  type Step,
+} from '../sdk/index.ts';
 import { punchUdp } from '../udp-punch/punch.ts';
 
 /** Pairing wait of the UDP step: pairing takes milliseconds when UDP gets through at all. */
@@ -72,7 +75,7 @@ function readConfig(env: Env): FallbackConfig {
 }
 
 /** The relay step: b listens on the relay, a dials it; both prove the peer with a signed hello. */
-function viaRelay(cfg: FallbackConfig, relay: RelayAccess): Promise<PunchResult> {
+function viaRelay(cfg: FallbackConfig, relay: RelayAccess): Promise<AgentResult> {
   const log = makeLogger(cfg.role);
   const session = `${cfg.session}/relay`;
   const replay = new ReplayGuard();
@@ -82,18 +85,18 @@ function viaRelay(cfg: FallbackConfig, relay: RelayAccess): Promise<PunchResult>
     let listener: RelayListener | null = null;
     let publicText = '';
     let window: NodeJS.Timeout | undefined;
-    const finish = (r: PunchResult) => {
+    const finish = (r: AgentResult) => {
       if (finished) return;
       finished = true;
       clearTimeout(window);
       listener?.close();
       resolve(r);
     };
-    const fail = (reason: string) => finish({ verdict: { ok: false, path: null, peer: null, reason }, code: 1 });
+    const fail = (reason: string) => finish(failed(reason));
     const proven = (peer: string) => (via: 'ping' | 'pong') => {
       const ms = round1(performance.now() - started);
       log(`relayed path through ${peer} confirmed by ${via} after ${ms} ms`);
-      finish({ verdict: { ok: true, path: 'relayed', peer, timeToDirectMs: ms }, code: 0 });
+      finish(connected({ path: 'relayed', peer, timeToDirectMs: ms }));
     };
     const arm = () => {
       window = setTimeout(() => fail(`no signed hello over the relay ${formatEndpoint(relay.address)} within ${cfg.timeoutMs} ms of pairing`), cfg.timeoutMs);
@@ -136,13 +139,13 @@ async function main(): Promise<void> {
   const cfg = configOrExit(readConfig, 'peer');
   const log = makeLogger(cfg.role);
   exitOnSignals(log);
-  const chain: Array<[string, () => Promise<PunchResult>]> = [
+  const chain: Array<[string, () => Promise<AgentResult>]> = [
     ['direct-udp', () => punchUdp({ ...cfg, waitMs: Math.min(cfg.waitMs, UDP_WAIT_MS) })],
     ['direct-tcp', () => punchTcp(cfg, `${cfg.session}/tcp`)],
-    ...(cfg.relay ? [['relayed', () => viaRelay(cfg, cfg.relay!)] as [string, () => Promise<PunchResult>]] : []),
+    ...(cfg.relay ? [['relayed', () => viaRelay(cfg, cfg.relay!)] as [string, () => Promise<AgentResult>]] : []),
   ];
-  const steps: Array<Record<string, unknown>> = [];
-  let last: PunchResult | null = null;
+  const steps: Step[] = [];
+  let last: AgentResult | null = null;
   for (const [i, [path, step]] of chain.entries()) {
     log(`step ${i + 1}/${chain.length}: ${path}`);
     const t0 = performance.now();

@@ -22,7 +22,7 @@
 //                                                                 address admits anyone: 1:1 DNAT)
 //   so A→B and B→A are two separate one-way streams, each entering through the receiver's public address.
 //
-// Wire format: every datagram is [header] + signed message (protocol.ts: `<64 hex HMAC>.<JSON>`).
+// Wire format: every datagram is [header] + signed message (agents/sdk/wire.ts: `<64 hex HMAC>.<JSON>`).
 //   header (matconnect step only): 6 bytes = the sender's public IPv4 (4 bytes) + port (2 bytes, big
 //   endian) where it expects responses: NMX_PUBLIC_IP and the bound port. The seed sends it once per
 //   session; we prefix every datagram, since UDP may lose or reorder the first. The header is not
@@ -56,13 +56,17 @@ import dgram from 'node:dgram';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import {
+  type AgentResult,
   configOrExit,
+  connected,
   type Endpoint,
   type Env,
   EnvError,
   envEndpoint,
-  envString,
+  envIPv4,
   exitOnSignals,
+  failed,
+  fault,
   formatEndpoint,
   isIPv4Address,
   makeLogger,
@@ -76,9 +80,10 @@ import {
   report,
   round1,
   sign,
+  type Step,
   tryParseEndpoint,
   verify,
-} from '../udp-punch/protocol.ts';
+} from '../sdk/index.ts';
 
 const PING_INTERVAL_MS = 20;
 const CLOSE_COUNT = 3;
@@ -187,8 +192,7 @@ export interface MatconnectConfig extends PeerConfig {
 /** readPeerConfig plus NMX_PUBLIC_IP and NMX_PEER_PUBLIC. Throws EnvError naming the first bad variable. */
 export function readMatconnectConfig(env: Env): MatconnectConfig {
   const base = readPeerConfig(env);
-  const publicIp = envString(env, 'NMX_PUBLIC_IP');
-  if (!isIPv4Address(publicIp)) throw new EnvError('NMX_PUBLIC_IP', `is ${quote(publicIp)}, expected an IPv4 address`);
+  const publicIp = envIPv4(env, 'NMX_PUBLIC_IP');
   const problem = replyAddressProblem({ address: publicIp, port: 1 });
   if (problem !== null) throw new EnvError('NMX_PUBLIC_IP', `is unusable: ${problem}`);
   const peerPublic = envEndpoint(env, 'NMX_PEER_PUBLIC');
@@ -271,12 +275,12 @@ function run(cfg: MatconnectConfig): void {
     });
   };
 
-  const finish = (verdict: Record<string, unknown>, code: number): void => {
+  const finish = (result: AgentResult): void => {
     if (phase === 'finished') return;
     phase = 'finished';
     clearTimers();
     log(
-      `exit ${code}: pings sent ${stats.pingsSent}/recv ${stats.pingsRecv}, pongs sent ${stats.pongsSent}/recv ${stats.pongsRecv}, ` +
+      `exit ${result.code}: pings sent ${stats.pingsSent}/recv ${stats.pingsRecv}, pongs sent ${stats.pongsSent}/recv ${stats.pongsRecv}, ` +
         `closes sent ${stats.closesSent}/recv ${stats.closesRecv}, dropped ${stats.dropped}, send errors ${stats.sendErrors}`,
     );
     try {
@@ -284,10 +288,10 @@ function run(cfg: MatconnectConfig): void {
     } catch {
       // already closed
     }
-    report({ verdict, code });
+    report(result);
   };
 
-  const stepsJson = (): Record<string, unknown>[] => {
+  const stepsJson = (): Step[] => {
     if (isClient) {
       return clientSteps.map((s) => ({
         path: s.path,
@@ -308,12 +312,13 @@ function run(cfg: MatconnectConfig): void {
 
   const succeed = (path: StepPath, peer: Endpoint, ttd: number, extra: Record<string, unknown> = {}): void => {
     const steps = stepsJson().map((s) => ({ ...s, ok: s.path === path }));
-    finish({ ok: true, path, peer: formatEndpoint(peer), timeToDirectMs: round1(ttd), steps, ...extra }, 0);
+    finish(connected({ path, peer: formatEndpoint(peer), timeToDirectMs: round1(ttd), steps, ...extra }));
   };
 
-  const fail = (reason: string, code = 1): void => {
+  /** a clean failure, or (with `code`) a fault */
+  const fail = (reason: string, code?: number): void => {
     log(`FAILED: ${reason}`);
-    finish({ ok: false, path: null, peer: null, reason, steps: stepsJson() }, code);
+    finish(code === undefined ? failed(reason, { steps: stepsJson() }) : fault(reason, code, { steps: stepsJson() }));
   };
 
   const dropsText = (): string => (stats.dropped > 0 ? `; dropped ${stats.dropped} datagrams (last: ${lastDrop})` : '');

@@ -10,7 +10,7 @@
 //
 // Only node built-ins are imported: agents are bundled by esbuild.
 import tls from 'node:tls';
-import { type Endpoint, formatEndpoint, parseEndpoint, quote } from '../udp-punch/protocol.ts';
+import { type Endpoint, formatEndpoint, parseEndpoint, quote } from '../sdk/index.ts';
 
 export type { Endpoint };
 

@@ -49,7 +49,7 @@ import {
   isIPv4Address,
   makeLogger,
   quote,
-} from '../udp-punch/protocol.ts';
+} from '../sdk/index.ts';
 
 /** A queued client not paired with a reverse connection within this long is dropped. */
 const QUEUE_MS = 10_000;

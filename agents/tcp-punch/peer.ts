@@ -1,5 +1,5 @@
 // TCP peer (entry point): see punch.ts.
-import { configOrExit, exitOnSignals, makeLogger, readPeerConfig, report } from '../udp-punch/protocol.ts';
+import { configOrExit, exitOnSignals, makeLogger, readPeerConfig, report } from '../sdk/index.ts';
 import { punchTcp } from './punch.ts';
 
 const cfg = configOrExit(readPeerConfig, 'peer');

@@ -12,19 +12,21 @@
 // Contract as agents/udp-punch/peer.ts; verdict path "direct-tcp".
 import net from 'node:net';
 import {
+  type AgentResult,
+  connected,
   type Endpoint,
+  failed,
   formatEndpoint,
   makeLogger,
   otherRole,
   parseEndpoint,
   type PeerConfig,
-  type PunchResult,
   ReplayGuard,
   type Role,
   round1,
   sign,
   verify,
-} from '../udp-punch/protocol.ts';
+} from '../sdk/index.ts';
 
 const TRY_MS = 250;
 const RETRY_GAP_MS = 20;
@@ -116,21 +118,21 @@ export function helloOver(sock: net.Socket, cfg: PeerConfig, session: string, re
  * The rendezvous closes its connections first, so the punching port is free for the listener (libuv
  * binds with SO_REUSEADDR).
  */
-export function punchTcp(cfg: PeerConfig, session = cfg.session): Promise<PunchResult> {
+export function punchTcp(cfg: PeerConfig, session = cfg.session): Promise<AgentResult> {
   const log = makeLogger(cfg.role);
   const peerRole = otherRole(cfg.role);
   const replay = new ReplayGuard();
   const started = performance.now();
   return new Promise((resolve) => {
     let finished = false;
-    const finish = (ok: boolean, fields: Record<string, unknown>, code: number) => {
+    const finish = (result: AgentResult) => {
       if (finished) return;
       finished = true;
-      resolve({ verdict: { ok, path: ok ? 'direct-tcp' : null, peer: null, ...fields }, code });
+      resolve(result);
     };
 
     // 1. learn the peer's TCP endpoint from the rendezvous, from our punching port
-    tcpRendezvous(cfg, { session, localPort: cfg.localPort }, replay).then(connect, (e: Error) => finish(false, { reason: e.message }, 1));
+    tcpRendezvous(cfg, { session, localPort: cfg.localPort }, replay).then(connect, (e: Error) => finish(failed(e.message)));
 
     function connect(peer: Endpoint): void {
       const paired = performance.now();
@@ -157,7 +159,7 @@ export function punchTcp(cfg: PeerConfig, session = cfg.session): Promise<PunchR
         // let our pong leave before finishing
         const ok = () => {
           sock.destroy();
-          finish(true, { peer: formatEndpoint(peer), timeToDirectMs: ttd, how }, 0);
+          finish(connected({ path: 'direct-tcp', peer: formatEndpoint(peer), timeToDirectMs: ttd, how }));
         };
         sock.end(ok);
         setTimeout(ok, 50);
@@ -173,9 +175,9 @@ export function punchTcp(cfg: PeerConfig, session = cfg.session): Promise<PunchR
         const sock = net.connect({ host: peer.address, port: peer.port, localPort, localAddress: '0.0.0.0' });
         live.add(sock);
         const giveUp = setTimeout(() => sock.destroy(), TRY_MS);
-        let connected = false;
+        let isConnected = false;
         sock.on('connect', () => {
-          connected = true;
+          isConnected = true;
           clearTimeout(giveUp);
           log(`connected to ${formatEndpoint(peer)} on connect #${attempts} (${how}); sending hello`);
           helloOver(sock, cfg, session, replay, proven(sock, how));
@@ -184,7 +186,7 @@ export function punchTcp(cfg: PeerConfig, session = cfg.session): Promise<PunchR
         sock.on('close', () => {
           live.delete(sock);
           clearTimeout(giveUp);
-          if (!connected && !finished) setTimeout(() => attempt(how), RETRY_GAP_MS);
+          if (!isConnected && !finished) setTimeout(() => attempt(how), RETRY_GAP_MS);
         });
       };
 
@@ -210,7 +212,7 @@ export function punchTcp(cfg: PeerConfig, session = cfg.session): Promise<PunchR
         const p = phases[phase];
         if (!p) {
           const errs = [...errors].map(([k, v]) => `${k} ×${v}`).join(', ') || 'none';
-          finish(false, { reason: `no TCP connection to ${formatEndpoint(peer)} within ${cfg.timeoutMs} ms (${phases.map((x) => x.name).join(', ')}; ${attempts} connects; errors: ${errs})` }, 1);
+          finish(failed(`no TCP connection to ${formatEndpoint(peer)} within ${cfg.timeoutMs} ms (${phases.map((x) => x.name).join(', ')}; ${attempts} connects; errors: ${errs})`));
           return;
         }
         if (p.listener === cfg.role) listen(p.name);

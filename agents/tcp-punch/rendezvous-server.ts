@@ -5,7 +5,7 @@
 // sends each a signed `peer` line with the other's endpoint and closes both connections (the rendezvous
 // closes first, so the TIME_WAIT is here, not on the peers' punching port).
 import net from 'node:net';
-import { type Endpoint, formatEndpoint, parseEndpoint, type RendezvousConfig, ReplayGuard, sign, stamp, verify, type Role } from '../udp-punch/protocol.ts';
+import { type Endpoint, formatEndpoint, parseEndpoint, type RendezvousConfig, ReplayGuard, sign, stamp, verify, type Role } from '../sdk/index.ts';
 
 const log = (session: string | null, line: string) => process.stderr.write(`${stamp()} [${session ?? '-'}] ${line}\n`);
 

@@ -1,6 +1,6 @@
 // TCP rendezvous for the simultaneous-open agent (entry point): see rendezvous-server.ts. Same
 // environment, ready line and signing as agents/udp-punch.
-import { configOrExit, readRendezvousConfig, stamp } from '../udp-punch/protocol.ts';
+import { configOrExit, readRendezvousConfig, stamp } from '../sdk/index.ts';
 import { startTcpRendezvous } from './rendezvous-server.ts';
 
 const cfg = configOrExit(readRendezvousConfig, 'rdv');

@@ -1,5 +1,5 @@
 // netpunch peer (entry point): see punch.ts for the protocol and the verdicts.
-import { configOrExit, exitOnSignals, makeLogger, readPeerConfig, report } from './protocol.ts';
+import { configOrExit, exitOnSignals, makeLogger, readPeerConfig, report } from '../sdk/index.ts';
 import { punchUdp } from './punch.ts';
 
 const cfg = configOrExit(readPeerConfig, 'peer');

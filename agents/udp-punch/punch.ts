@@ -12,21 +12,24 @@
 
 import dgram from 'node:dgram';
 import {
+  type AgentResult,
+  connected,
   type Endpoint,
-  type Message,
-  type MessageType,
-  type PeerConfig,
-  type PunchResult,
+  failed,
+  fault,
   formatEndpoint,
   makeLogger,
+  type Message,
+  type MessageType,
   otherRole,
   parseEndpoint,
+  type PeerConfig,
   ReplayGuard,
   round1,
   sameEndpoint,
   sign,
   verify,
-} from './protocol.ts';
+} from '../sdk/index.ts';
 
 const REG_INTERVAL_MS = 50;
 const PING_INTERVAL_MS = 20;
@@ -41,11 +44,11 @@ type Phase = 'registering' | 'punching' | 'closing' | 'holding' | 'rechecking' |
  * attempt failed. The socket is closed by then; the caller prints the verdict and exits (the fallback
  * agent goes on to its next step instead).
  */
-export function punchUdp(cfg: PeerConfig): Promise<PunchResult> {
+export function punchUdp(cfg: PeerConfig): Promise<AgentResult> {
   return new Promise((resolve) => run(cfg, resolve));
 }
 
-function run(cfg: PeerConfig, done: (r: PunchResult) => void): void {
+function run(cfg: PeerConfig, done: (r: AgentResult) => void): void {
   const log = makeLogger(cfg.role);
   const peerRole = otherRole(cfg.role);
   const rdv = cfg.rendezvous;
@@ -103,12 +106,12 @@ function run(cfg: PeerConfig, done: (r: PunchResult) => void): void {
     });
   };
 
-  const finish = (verdict: Record<string, unknown>, code: number): void => {
+  const finish = (result: AgentResult): void => {
     if (phase === 'finished') return;
     phase = 'finished';
     clearTimers();
     log(
-      `exit ${code}: regs sent ${stats.regsSent}, peer msgs ${stats.peerMsgs}, pings sent ${stats.pingsSent}/recv ${stats.pingsRecv}, ` +
+      `exit ${result.code}: regs sent ${stats.regsSent}, peer msgs ${stats.peerMsgs}, pings sent ${stats.pingsSent}/recv ${stats.pingsRecv}, ` +
         `pongs sent ${stats.pongsSent}/recv ${stats.pongsRecv}, closes recv ${stats.closesRecv}, dropped ${stats.dropped}, send errors ${stats.sendErrors}`,
     );
     try {
@@ -116,12 +119,13 @@ function run(cfg: PeerConfig, done: (r: PunchResult) => void): void {
     } catch {
       // already closed
     }
-    done({ verdict, code });
+    done(result);
   };
 
-  const fail = (reason: string, code = 1): void => {
+  /** a clean failure, or (with `code`) a fault */
+  const fail = (reason: string, code?: number): void => {
     log(`FAILED: ${reason}`);
-    finish({ ok: false, path: null, peer: null, reason }, code);
+    finish(code === undefined ? failed(reason) : fault(reason, code));
   };
 
   // --- registering -----------------------------------------------------------------------------
@@ -198,7 +202,7 @@ function run(cfg: PeerConfig, done: (r: PunchResult) => void): void {
       if (phase !== 'closing') return;
       sent++;
       const last = sent >= CLOSE_COUNT;
-      const done = () => (cfg.holdMs > 0 ? hold(src, ms) : finish({ ok: true, path: 'direct-udp', peer: peerText, timeToDirectMs: ms }, 0));
+      const done = () => (cfg.holdMs > 0 ? hold(src, ms) : finish(connected({ path: 'direct-udp', peer: peerText, timeToDirectMs: ms })));
       send('close', src, last ? done : undefined);
       if (!last) setTimeout(sendClose, CLOSE_INTERVAL_MS);
     };
@@ -213,7 +217,7 @@ function run(cfg: PeerConfig, done: (r: PunchResult) => void): void {
   const hold = (peer: Endpoint, ttd: number): void => {
     phase = 'holding';
     const peerText = formatEndpoint(peer);
-    const ok = () => finish({ ok: true, path: 'direct-udp', peer: peerText, timeToDirectMs: ttd, heldMs: cfg.holdMs }, 0);
+    const ok = () => finish(connected({ path: 'direct-udp', peer: peerText, timeToDirectMs: ttd, heldMs: cfg.holdMs }));
     log(`holding the path ${cfg.holdMs} ms, ${cfg.keepaliveMs > 0 ? `keepalive every ${cfg.keepaliveMs} ms` : 'no keepalives'}`);
     const keepalive = cfg.keepaliveMs > 0 ? setInterval(() => send('ping', peer), cfg.keepaliveMs) : null;
     setTimeout(() => {

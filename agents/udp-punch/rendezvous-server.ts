@@ -22,7 +22,7 @@ import {
   sign,
   stamp,
   verify,
-} from './protocol.ts';
+} from '../sdk/index.ts';
 
 /** Sessions silent for this long are forgotten. */
 const SESSION_TTL_MS = 60_000;

@@ -1,23 +1,12 @@
-// Tests of the netpunch agents (agents/udp-punch): pure protocol functions, and the real agent
-// processes on loopback (no root, no namespaces). Every child process is ended by its PID in
-// t.teardown.
+// Tests of the netpunch agents (agents/udp-punch): the real agent processes on loopback (no root, no
+// namespaces). Every child process is ended by its PID in t.teardown. The wire format, endpoints and
+// environment reading they use are the SDK's (agents/sdk), tested in sdk.test.ts.
 
 import test, { type ExecutionContext } from 'ava';
 import { createHmac, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { type Child, freePort, type Res, spawnAgent } from './agent-process.ts';
-import {
-  EnvError,
-  type Message,
-  formatEndpoint,
-  parseEndpoint,
-  readPeerConfig,
-  readRendezvousConfig,
-  sign,
-  tryParseEndpoint,
-  verify,
-  ReplayGuard,
-} from '../../agents/udp-punch/protocol.ts';
+import { type Message, parseEndpoint, sign, verify } from '../../agents/sdk/index.ts';
 
 const PEER = 'agents/udp-punch/peer.ts';
 const RDV = 'agents/udp-punch/rendezvous.ts';
@@ -144,119 +133,6 @@ function nextMessage(s: dgram.Socket, ms: number, filter: (m: Message) => boolea
 }
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-// ------------------------------------------------------------------------------------------------
-// Pure protocol tests
-
-test('sign/verify round trip, and the wire format is <hex hmac>.<json>', (t) => {
-  const m = msg({ t: 'peer', r: 'rdv', ep: '203.0.113.22:40000', n: 7 });
-  const wire = sign(m, SECRET);
-  const text = wire.toString('utf8');
-  const dot = text.indexOf('.');
-  t.is(dot, 64);
-  const json = text.slice(dot + 1);
-  t.is(text.slice(0, dot), createHmac('sha256', SECRET).update(json).digest('hex'));
-  t.deepEqual(JSON.parse(json), m);
-  const res = verify(wire, SECRET);
-  t.true(res.ok);
-  if (res.ok) t.deepEqual(res.msg, m);
-  // an independently signed message verifies too
-  t.true(verify(rawSign(JSON.stringify(msg())), SECRET).ok);
-});
-
-test('verify rejects forged, truncated and unsigned datagrams', (t) => {
-  const wire = sign(msg(), SECRET);
-  const reason = (d: Buffer): string => {
-    const r = verify(d, SECRET);
-    t.false(r.ok);
-    return r.ok ? '' : r.reason;
-  };
-  // wrong secret
-  t.is(reason(sign(msg(), 'other-secret')), 'bad signature');
-  // tampered body (change the sequence number)
-  t.is(reason(Buffer.from(wire.toString().replace('"n":1', '"n":2'))), 'bad signature');
-  // signature of another message
-  const other = sign(msg({ n: 99 }), SECRET).subarray(0, 64);
-  t.is(reason(Buffer.concat([other, wire.subarray(64)])), 'bad signature');
-  // truncated signature
-  t.regex(reason(Buffer.concat([wire.subarray(0, 40), wire.subarray(64)])), /malformed signature/);
-  // non-hex signature of the right length
-  t.regex(reason(Buffer.concat([Buffer.from('z'.repeat(64)), wire.subarray(64)])), /malformed signature/);
-  // unsigned JSON, random bytes, empty, oversized
-  t.regex(reason(Buffer.from(JSON.stringify(msg()))), /unsigned|malformed/);
-  t.truthy(reason(randomBytes(100)));
-  t.is(reason(Buffer.alloc(0)), 'empty datagram');
-  t.regex(reason(Buffer.alloc(5000, 0x41)), /oversized/);
-  // correctly signed, but not a valid message
-  t.regex(reason(rawSign('not json{')), /unparsable/);
-  t.regex(reason(rawSign('[1,2]')), /not an object/);
-  t.regex(reason(rawSign(JSON.stringify({ ...msg(), t: 'hello' }))), /bad field t/);
-  t.regex(reason(rawSign(JSON.stringify({ ...msg(), r: 'c' }))), /bad field r/);
-  t.regex(reason(rawSign(JSON.stringify({ ...msg(), ts: 'now' }))), /bad field ts/);
-  t.regex(reason(rawSign(JSON.stringify({ ...msg(), n: -1 }))), /bad field n/);
-  t.regex(reason(rawSign(JSON.stringify({ ...msg(), s: '' }))), /bad field s/);
-  t.regex(reason(rawSign(JSON.stringify(msg({ t: 'peer', r: 'rdv', ep: 'nowhere' })))), /bad field ep/);
-});
-
-test('verify rejects stale/future timestamps, other sessions and own role', (t) => {
-  const now = 1_700_000_000_000;
-  const at = (ts: number, opts = {}) => verify(sign(msg({ ts }), SECRET), SECRET, { now, ...opts });
-  t.true(at(now - 29_000).ok);
-  t.true(at(now + 29_000).ok);
-  const stale = at(now - 31_000);
-  t.false(stale.ok);
-  t.regex(stale.ok ? '' : stale.reason, /stale timestamp/);
-  t.false(at(now + 31_000).ok);
-  t.false(verify(sign(msg({ ts: Date.now() - 60_000 }), SECRET), SECRET).ok, 'default clock is Date.now()');
-
-  const wrongSession = at(now, { session: 'sess-2' });
-  t.false(wrongSession.ok);
-  t.regex(wrongSession.ok ? '' : wrongSession.reason, /wrong session/);
-  t.true(at(now, { session: 'sess-1' }).ok);
-  const own = at(now, { self: 'a' });
-  t.false(own.ok);
-  t.regex(own.ok ? '' : own.reason, /own role/);
-  t.true(at(now, { self: 'b' }).ok);
-});
-
-test('endpoint parsing and formatting', (t) => {
-  t.deepEqual(parseEndpoint('203.0.113.22:40000'), { address: '203.0.113.22', port: 40000 });
-  t.deepEqual(parseEndpoint('0.0.0.0:1'), { address: '0.0.0.0', port: 1 });
-  t.is(formatEndpoint(parseEndpoint('10.0.0.1:65535')), '10.0.0.1:65535');
-  for (const bad of ['', '1.2.3.4', '1.2.3.4:', ':80', 'localhost:80', '256.1.1.1:80', '01.2.3.4:80', '1.2.3:80', '1.2.3.4:0', '1.2.3.4:65536', '1.2.3.4:8x', '1.2.3.4:-1', '[::1]:80', ' 1.2.3.4:80']) {
-    t.is(tryParseEndpoint(bad), null, bad);
-    t.throws(() => parseEndpoint(bad), undefined, bad);
-  }
-  t.deepEqual(parseEndpoint('0.0.0.0:0', { allowPortZero: true }), { address: '0.0.0.0', port: 0 });
-});
-
-test('environment reading: defaults and named errors', (t) => {
-  const env = { NMX_ROLE: 'b', NMX_SESSION: 's', NMX_RENDEZVOUS: '10.0.0.1:3478', NMX_SECRET: 'x', NMX_LOCAL_PORT: '40000' };
-  t.deepEqual(readPeerConfig(env), {
-    role: 'b',
-    session: 's',
-    rendezvous: { address: '10.0.0.1', port: 3478 },
-    secret: 'x',
-    localPort: 40000,
-    timeoutMs: 1000,
-    waitMs: 10000,
-    holdMs: 0,
-    keepaliveMs: 0,
-  });
-  const variableOf = (e: Record<string, string | undefined>): string => {
-    const err = t.throws(() => readPeerConfig(e), { instanceOf: EnvError });
-    return err?.variable ?? '';
-  };
-  t.is(variableOf({ ...env, NMX_ROLE: undefined }), 'NMX_ROLE');
-  t.is(variableOf({ ...env, NMX_ROLE: 'c' }), 'NMX_ROLE');
-  t.is(variableOf({ ...env, NMX_SESSION: '' }), 'NMX_SESSION');
-  t.is(variableOf({ ...env, NMX_RENDEZVOUS: 'rdv:3478' }), 'NMX_RENDEZVOUS');
-  t.is(variableOf({ ...env, NMX_SECRET: undefined }), 'NMX_SECRET');
-  t.is(variableOf({ ...env, NMX_LOCAL_PORT: '70000' }), 'NMX_LOCAL_PORT');
-  t.is(variableOf({ ...env, NMX_TIMEOUT_MS: '1.5' }), 'NMX_TIMEOUT_MS');
-  t.is(variableOf({ ...env, NMX_WAIT_MS: '0' }), 'NMX_WAIT_MS');
-  t.deepEqual(readRendezvousConfig({ NMX_SECRET: 'x' }).listen, { address: '0.0.0.0', port: 3478 });
-});
 
 // ------------------------------------------------------------------------------------------------
 // Real agent processes on loopback. Serial: each spawns several tsx processes, and the machine
@@ -460,21 +336,4 @@ test.serial('SIGTERM ends a waiting peer promptly without output', async (t) => 
   t.true(Date.now() - sent < 1000);
   t.is(res.exitCode, 143);
   t.is(res.stdout, '');
-});
-
-test('verify with a replay guard accepts a datagram once and rejects its exact repeat', (t) => {
-  const secret = 'k';
-  const now = Date.now();
-  const guard = new ReplayGuard();
-  const first = sign({ t: 'peer', s: 'sess', r: 'rdv', ts: now, n: 1, ep: '203.0.113.21:40000' }, secret);
-  const second = sign({ t: 'peer', s: 'sess', r: 'rdv', ts: now, n: 2, ep: '203.0.113.21:40000' }, secret);
-  t.true(verify(first, secret, { replay: guard, now }).ok);
-  const again = verify(Buffer.from(first), secret, { replay: guard, now: now + 10 });
-  t.false(again.ok);
-  t.regex(again.ok ? '' : again.reason, /replayed datagram \(peer #1 from rdv was already accepted\)/);
-  t.true(verify(second, secret, { replay: guard, now }).ok, 'a new datagram with the same content is no replay');
-  // a datagram that failed another check is not remembered: it cannot block the genuine one
-  const stale = sign({ t: 'ping', s: 'sess', r: 'a', ts: now - 60_000, n: 3 }, secret);
-  t.false(verify(stale, secret, { replay: guard, now }).ok);
-  t.is(guard.size, 2);
 });

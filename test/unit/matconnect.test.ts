@@ -6,7 +6,7 @@
 import test, { type ExecutionContext } from 'ava';
 import dgram from 'node:dgram';
 import { type Child, freePort, type Res, spawnAgent as spawn } from './agent-process.ts';
-import { type Message, sign, verify } from '../../agents/udp-punch/protocol.ts';
+import { type Message, sign, verify } from '../../agents/sdk/index.ts';
 import { decodeHeader, encodeHeader, HEADER_BYTES, readMatconnectConfig, signedEndpoint, splitDatagram } from '../../agents/matconnect/peer.ts';
 
 const PEER = 'agents/matconnect/peer.ts';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { type Child, spawnAgent } from './agent-process.ts';
 import { dialRelay, openRelayListener, type RelayListener } from '../../agents/relay/client.ts';
-import { type Endpoint, parseEndpoint } from '../../agents/udp-punch/protocol.ts';
+import { type Endpoint, parseEndpoint } from '../../agents/sdk/index.ts';
 import { makeRelayCert } from '../../harness/relay-cert.ts';
 
 const RELAY = 'agents/relay/relay.ts';
