@@ -288,7 +288,10 @@ async function importScenarioModule(file: string): Promise<{ default?: unknown }
     const compiled = resolve(ROOT, 'dist', 'scenarios', `${basename(file, extname(file))}.js`);
     if (dirname(file) === SCENARIO_DIR && existsSync(compiled)) return (await import(pathToFileURL(compiled).href)) as { default?: unknown };
     const { tsImport } = await import('tsx/esm/api');
-    return (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: unknown };
+    const mod = (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: unknown };
+    // in a CommonJS project tsx compiles it to CommonJS: its `export default` is then module.exports.default
+    const inner = mod.default as Record<string, unknown> | undefined;
+    return inner && typeof inner === 'object' && Object.keys(inner).length === 1 && 'default' in inner ? { default: inner.default } : mod;
   }
   return (await import(pathToFileURL(file).href)) as { default?: unknown };
 }

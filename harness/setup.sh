@@ -58,6 +58,28 @@ fi
 node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 12) ? 0 : 1)' 2>/dev/null \
   || die "natmatrix needs Node.js 20.12 or newer (found $(node --version 2>/dev/null || echo none))"
 
+here=$(pwd)
+case "$here" in
+  */node_modules/*)
+    # installed as a package: its npm packages came with it, into the user's project
+    say "natmatrix is installed as a package ($here): its npm packages came with your npm install, nothing to install"
+    say "ready: sudo npx natmatrix scenario symmetric-vs-cone"
+    exit 0
+    ;;
+esac
+
 say "installing npm packages (npm ci)"
 npm ci --no-audit --no-fund --loglevel=error
+
+# Under sudo, npm ci made node_modules/ root's, and earlier runs made runs/ root's: a later npm install
+# or rm as the user would fail. When the checkout is the sudo user's, give both back and say so.
+if [ "$(id -u)" -eq 0 ] && [ -n "${SUDO_UID:-}" ] && [ "${SUDO_UID}" != 0 ] && [ "$(stat -c %u .)" = "$SUDO_UID" ]; then
+  for dir in node_modules runs; do
+    [ -d "$dir" ] || continue
+    if [ -n "$(find "$dir" -maxdepth 3 -uid 0 -print -quit)" ]; then
+      chown -R -h "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" "$dir"
+      say "gave $dir/ to ${SUDO_USER:-uid $SUDO_UID} (sudo had made it root's)"
+    fi
+  done
+fi
 say "ready: sudo npm run scenario symmetric-vs-cone"

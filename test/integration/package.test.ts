@@ -36,9 +36,27 @@ if (needsRoot(test)) {
 
     const version = await natmatrix(['--version']);
     t.is(version.stdout, `natmatrix ${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}`);
+    // setup in a project: the OS tools are checked, npm ci is not run inside node_modules/natmatrix
+    const setup = await natmatrix(['setup']);
+    t.is(setup.exitCode, 0, setup.all);
+    t.regex(setup.stdout, /installed as a package .*nothing to install/);
+    t.false(existsSync(join(project, 'node_modules/natmatrix/node_modules/.package-lock.json')), 'no npm ci in the installed package');
     const list = await natmatrix(['scenario', '--list']);
     t.regex(list.stdout, /^mine\s/m, 'the project\'s own scenario, found from its directory');
     t.regex(list.stdout, /^symmetric-vs-cone\s/m, 'and natmatrix\'s own');
+
+    // a .ts scenario in a project that is not "type": "module" (CommonJS by default) loads as ESM
+    const cjs = join(work, 'cjs-project');
+    mkdirSync(join(cjs, 'scenarios'), { recursive: true });
+    writeFileSync(join(cjs, 'package.json'), JSON.stringify({ name: 'old-style', private: true }));
+    symlinkSync(join(project, 'node_modules'), join(cjs, 'node_modules'));
+    writeFileSync(join(cjs, 'scenarios/typed.ts'), `import { defineScenario } from 'natmatrix';
+const tries: number = 2;
+export default defineScenario({ name: 'typed', description: 'a typed scenario', a: ['symmetric'], b: ['full-cone'], tries, expect: { symmetric: { 'full-cone': 'direct' } } });
+`);
+    const dry = await execa(join(cjs, 'node_modules/.bin/natmatrix'), ['scenario', 'typed', '--dry-run'], { cwd: cjs, reject: false, all: true, env: { NO_COLOR: '1', CI: 'true', INIT_CWD: '' } });
+    t.is(dry.exitCode, 0, dry.all);
+    t.is((JSON.parse(dry.stdout) as { attempts: unknown[] }).attempts.length, 2);
 
     const run = await natmatrix(['scenario', 'mine', '--out', 'out']);
     t.is(run.exitCode, 0, run.all);
