@@ -7,60 +7,24 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { agentCommand } from './agent.ts';
-import { type PeerEnv, peerEnv, type PeerVariable } from './contract.ts';
+import { hardDeadlineMs, peerLaunch, RELAY_AGENT, serviceEnv, type RunnableAgent } from './agent-env.ts';
+import type { PeerEnv } from './contract.ts';
 import { RunError } from './errors.ts';
 import { judgeCell, judgeTry, readVerdict } from './judge.ts';
 import type { Lab } from './lab.ts';
 import type { AgentSpec, ServiceName } from './manifest.ts';
-import type { NatType } from './nat.ts';
-import { giveFiles, reveals, type Confinement } from './confine.ts';
 import { sweepNamespaces } from './netns.ts';
 import { partnerViews, type Lane, type Plan, type PlannedAttempt, type Side } from './plan.ts';
 import { resetRouter, snapshotRouter, startCapture } from './router.ts';
-import { ROOT, type Scenario } from './scenario.ts';
-import { Rendezvous, startRelay, startStunTurn, type RendezvousLease, type Relay, type StunTurn } from './services.ts';
+import { Rendezvous, startRelay, startStunTurn, type RendezvousLease } from './services.ts';
 import { startTracked } from './supervise.ts';
 import type { Teardown } from './teardown.ts';
 import type { AgentExit, Attempt, Cell, Report } from './types.ts';
 
 export { RunError };
 
-/** How long a peer may wait for the rendezvous to pair it, after it started (window timing). */
-export const PAIRING_WAIT_MS = 5000;
-/** Slack on top of an agent's own budgets before the harness kills it as hung. */
-export const HANG_GRACE_MS = 1500;
 /** How long the side that does not decide may take to end once the deciding side has spoken. */
 const STOP_GRACE_MS = 300;
-
-/** The relay natmatrix runs when an agent (or its scenario) asks for one. */
-export const RELAY_AGENT = join(ROOT, 'agents', 'relay', 'relay.ts');
-
-/** An agent ready to run: its spec and its command lines. */
-export interface RunnableAgent {
-  spec: AgentSpec;
-  peer: { a: string[]; b: string[] };
-  rendezvous: string[] | null;
-  /** how its processes are confined (the folders to show them); null: it is privileged */
-  confine: Confinement | null;
-}
-
-/** Turn specs into command lines (bundling .ts agents), before anything is built. */
-export async function runnableAgents(specs: AgentSpec[]): Promise<RunnableAgent[]> {
-  return Promise.all(
-    specs.map(async (spec) => {
-      const [a, b, rendezvous] = await Promise.all([
-        agentCommand(spec.peer.a),
-        spec.peer.b === spec.peer.a ? null : agentCommand(spec.peer.b),
-        spec.rendezvous === null ? null : agentCommand(spec.rendezvous),
-      ]);
-      // a confined agent runs as an unprivileged user: it must be able to use its own files, and is
-      // shown the folders they are in where the host hides them from it
-      const argvs = [a, b, rendezvous].filter((x): x is string[] => x !== null);
-      const confine = spec.privileged ? null : { files: [], reveal: reveals(spec.name, argvs, spec.dir) };
-      return { spec, peer: { a, b: b ?? a }, rendezvous, confine };
-    }),
-  );
-}
 
 export interface RunOptions {
   outDir: string;
@@ -118,24 +82,6 @@ interface RunContext {
   serviceProblems: (agent: AgentSpec) => string | null;
 }
 
-/** A cloud-eip host's own public address, and its peer's public endpoint: known out of band, like a
- * cloud's metadata service and a DNS name (seed 000). */
-function publicEnv(side: Side, nat: NatType, peer: Side, peerNat: NatType): PeerEnv {
-  return peerEnv({
-    ...(nat.publicIp && side.publicIp ? { NMX_PUBLIC_IP: side.publicIp } : {}),
-    ...(peerNat.publicIp && peer.publicIp ? { NMX_PEER_PUBLIC: `${peer.publicIp}:${peer.hostPort}` } : {}),
-  });
-}
-
-/** The hard deadline of a peer, from its start: its timing's budgets plus a grace. */
-export function hardDeadlineMs(spec: AgentSpec, plan: Pick<Plan, 'timeoutMs' | 'holdMs'>): number {
-  // a held path is re-checked after the hold: one more punch window
-  const hold = plan.holdMs > 0 ? plan.holdMs + plan.timeoutMs : 0;
-  if (spec.timing.mode === 'budget') return spec.timing.budgetMs + hold + HANG_GRACE_MS;
-  // an agent with a strategy of N steps gets a punch window per step
-  return PAIRING_WAIT_MS + (spec.strategy?.length ?? 1) * plan.timeoutMs + hold + HANG_GRACE_MS;
-}
-
 interface Peer {
   stop: () => Promise<void>;
   /** the agent has ended (by itself or stopped) and its exit is read */
@@ -144,9 +90,6 @@ interface Peer {
   stopped: () => boolean;
 }
 
-/** Peer environment variables that name a file the agent reads. */
-const GIVEN_ENV = ['NMX_RELAY_CA'] as const satisfies readonly PeerVariable[];
-
 function startPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv: RendezvousLease | null, run: AgentRun, ctx: RunContext): Peer {
   const rel = relative(ctx.outDir, dir);
   const stdout = join(rel, `${side.role}.stdout`);
@@ -154,30 +97,10 @@ function startPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv
   const { spec } = run.agent;
   const cmd = run.agent.peer[side.role];
   const started = performance.now();
-  const env = peerEnv({
-      NMX_ROLE: side.role,
-      NMX_RUN: ctx.plan.runId,
-      NMX_SESSION: att.session,
-      ...(rdv ? { NMX_RENDEZVOUS: rdv.address } : {}),
-      NMX_SECRET: ctx.secret,
-      NMX_LOCAL_PORT: String(side.hostPort),
-      NMX_TIMEOUT_MS: String(ctx.plan.timeoutMs),
-      NMX_WAIT_MS: String(PAIRING_WAIT_MS),
-      ...(spec.timing.mode === 'budget' ? { NMX_BUDGET_MS: String(spec.timing.budgetMs) } : {}),
-      NMX_DEADLINE_MS: String(run.hardMs),
-      NMX_SPAWNED_AT_MS: String(Date.now()),
-      NMX_HOLD_MS: String(ctx.plan.holdMs),
-      NMX_KEEPALIVE_MS: String(ctx.plan.keepaliveMs),
-      NMX_NAT: side.role === 'a' ? att.a : att.b,
-      NMX_PEER_NAT: side.role === 'a' ? att.b : att.a,
-      ...run.serviceEnv,
-      ...(side.role === 'a' ? publicEnv(side, att.natA, peer, att.natB) : publicEnv(side, att.natB, peer, att.natA)),
-  });
-  // files named in the environment (the relay's CA) are given to a confined agent as private copies
-  const given = giveFiles(env as Record<string, string>, GIVEN_ENV);
+  const launch = peerLaunch({ side, peer, att, rendezvous: rdv?.address ?? null, secret: ctx.secret, plan: ctx.plan, spec, hardMs: run.hardMs, serviceEnv: run.serviceEnv, confine: run.agent.confine });
   const proc = startTracked(side.host, cmd, {
-    env: run.agent.confine ? given.env : (env as Record<string, string>),
-    confine: run.agent.confine ? { ...run.agent.confine, files: given.files } : null,
+    env: launch.env,
+    confine: launch.confine,
     stdoutFile: join(ctx.outDir, stdout),
     stderrFile: join(ctx.outDir, stderr),
     timeoutMs: run.hardMs,
@@ -236,7 +159,7 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, run: AgentRun, ctx: R
   const dir = join(ctx.outDir, cell, `try-${att.try}`);
   mkdirSync(dir, { recursive: true });
   const evidence = relative(ctx.outDir, dir);
-  const base = { agent: name, a: att.a, b: att.b, try: att.try, lane: lane.index, evidence };
+  const base = { agent: name, cell: att.cell, a: att.a, b: att.b, try: att.try, lane: lane.index, evidence };
   const rdv = run.rendezvous ? await run.rendezvous.lease(lane.index, join(evidence, 'rendezvous')) : null;
   try {
     const problems = () => [rdv?.problem() ?? null, ctx.serviceProblems(run.agent.spec)].filter((p): p is string => p !== null).join('; ') || null;
@@ -281,18 +204,26 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, run: AgentRun, ctx: R
   }
 }
 
-/** The NMX_* variables of the services an agent asked for. */
-function serviceEnv(spec: AgentSpec, relay: Relay | null, stunTurn: StunTurn | null): PeerEnv {
-  const uses = (x: ServiceName) => spec.services.includes(x);
-  return peerEnv({
-    ...(uses('relay') && relay ? { NMX_RELAY: relay.address, NMX_RELAY_CA: relay.ca, NMX_RELAY_SECRET: relay.secret } : {}),
-    ...((uses('stun') || uses('turn')) && stunTurn ? { NMX_STUN: stunTurn.stun, NMX_STUN_ALT: stunTurn.stunAlt } : {}),
-    ...(uses('turn') && stunTurn?.turn ? { NMX_TURN: stunTurn.turn, NMX_TURN_USER: stunTurn.user, NMX_TURN_PASS: stunTurn.password, NMX_TURN_REALM: stunTurn.realm } : {}),
-  });
+/**
+ * The plan's cells, in plan order (agent, row, column), each judged from its own tries: a try belongs
+ * to the cell it was planned for (its `cell`), never to one that merely has the same names.
+ */
+export function judgeCells(plan: Pick<Plan, 'attempts' | 'agents'>, attempts: Attempt[], agentNames: string[]): Cell[] {
+  const planned = new Map<number, PlannedAttempt>();
+  for (const t of plan.attempts) if (!planned.has(t.cell)) planned.set(t.cell, t);
+  const tries = new Map<number, Attempt[]>();
+  for (const t of attempts) tries.set(t.cell, [...(tries.get(t.cell) ?? []), t]);
+  return [...planned.values()]
+    .sort((x, y) => x.cell - y.cell)
+    .map((first) => {
+      const name = agentNames[first.agent]!;
+      const own = (tries.get(first.cell) ?? []).sort((p, q) => p.try - q.try);
+      return judgeCell(first.a, first.b, first.expected, own, cellDir(first.a, first.b, plan.agents > 1 ? name : null), name);
+    });
 }
 
 /** Run every planned attempt on the lab's lanes and judge the cells. */
-export async function runAttempts(lab: Lab, scenario: Scenario, agents: RunnableAgent[], teardown: Teardown, opts: RunOptions): Promise<RunResult> {
+export async function runAttempts(lab: Lab, agents: RunnableAgent[], teardown: Teardown, opts: RunOptions): Promise<RunResult> {
   const { plan } = lab;
   const secret = randomBytes(16).toString('hex');
   const needs = (s: ServiceName) => agents.some((x) => x.spec.services.includes(s));
@@ -342,17 +273,7 @@ export async function runAttempts(lab: Lab, scenario: Scenario, agents: Runnable
     }),
   );
 
-  const cells: Cell[] = [];
-  agents.forEach((x, k) => {
-    const name = x.spec.name;
-    for (const a of scenario.a) {
-      for (const b of scenario.b) {
-        const tries = attempts.filter((t) => t.agent === name && t.a === a && t.b === b).sort((p, q) => p.try - q.try);
-        const expected = plan.attempts.find((t) => t.agent === k && t.a === a && t.b === b)!.expected;
-        cells.push(judgeCell(a, b, expected, tries, cellDir(a, b, plan.agents > 1 ? name : null), name));
-      }
-    }
-  });
+  const cells = judgeCells(plan, attempts, agents.map((x) => x.spec.name));
   const drops = await lab.bridgeDrops().catch(() => ({ crossLane: {}, lowTtl: 0 }));
   return { attempts, cells, isolation: { enforced: lab.isolated, crossLaneDrops: drops.crossLane, internetHops: plan.internetHops, lowTtlDrops: drops.lowTtl } };
 }

@@ -12,7 +12,8 @@ import { classifyOnLab, misbehaving } from './classify.ts';
 import { natInfo } from './nat.ts';
 import { MAX_JOBS, plan, topologyJson, type Plan } from './plan.ts';
 import { compareAgents, renderJson, renderMarkdown, summarize, timeDistribution } from './report.ts';
-import { runAttempts, runnableAgents } from './run.ts';
+import { runnableAgents } from './agent-env.ts';
+import { runAttempts } from './run.ts';
 import { checkOutOption, checkRunFolder, handOverToInvokingUser, makeRunFolder } from './run-folder.ts';
 import { loadScenario, natTypesOf, parseScenario, ROOT, type Scenario, type ScenarioInput } from './scenario.ts';
 import { Teardown, unwindOnSignals } from './teardown.ts';
@@ -193,7 +194,7 @@ export async function executeRun(prepared: PreparedRun, o: RunScenarioOptions = 
     const t0 = performance.now();
     const [host, lab] = await Promise.all([hostFacts(), buildTopology(p, teardown)]);
     if (o.verify) await verifyRouters(lab, scenario, teardown, outDir, say);
-    const { attempts, cells, isolation } = await runAttempts(lab, scenario, agents, teardown, { outDir, pcap: o.pcap ?? false, onAttempt: o.onAttempt });
+    const { attempts, cells, isolation } = await runAttempts(lab, agents, teardown, { outDir, pcap: o.pcap ?? false, onAttempt: o.onAttempt });
     writeFileSync(resolve(outDir, 'attempts.json'), JSON.stringify(attempts, null, 2) + '\n');
     const report: Report = {
       tool: 'natmatrix',

@@ -84,6 +84,8 @@ export interface AgentExit {
 export interface Attempt {
   /** the agent's name (the scenario's agents tell their matrices apart by it) */
   agent: string;
+  /** the cell this try belongs to: its index in the plan, over every agent's matrix in row-major order */
+  cell: number;
   a: string;
   b: string;
   try: number;

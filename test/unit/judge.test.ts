@@ -223,6 +223,7 @@ function attempt(outcome: Outcome, timeToDirectMs: number | null = null, reason:
   const ok = exit('a', okLine(1));
   return {
     agent: 'udp-punch',
+    cell: 0,
     a: 'full-cone',
     b: 'symmetric',
     try: ++tryNo,

@@ -403,7 +403,7 @@ test('a cell expecting a path matches only when that path won', (t) => {
 });
 
 test('an error cell whose first try failed cleanly shows the error, not the clean failure, in terminal and markdown', (t) => {
-  const base = { agent: 'udp-punch', a: 'symmetric', b: 'full-cone', lane: 0, path: null, timeToDirectMs: null, notes: [] as string[], evidence: 'cells/x/try-1' };
+  const base = { agent: 'udp-punch', cell: 0, a: 'symmetric', b: 'full-cone', lane: 0, path: null, timeToDirectMs: null, notes: [] as string[], evidence: 'cells/x/try-1' };
   const exit: AgentExit = { role: 'a', exitCode: 1, signal: null, timedOut: false, stopped: false, durationMs: 1, verdict: null, verdictProblem: null, leftover: [], stderrTail: '', stdout: '', stderr: '' };
   const tries: Attempt[] = [
     { ...base, try: 1, outcome: 'failed' as const, reason: 'a: no pong within 600 ms; b: no pong within 600 ms', agents: { a: exit, b: { ...exit, role: 'b' as const } } },
