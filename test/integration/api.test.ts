@@ -55,6 +55,13 @@ if (needsRoot(test)) {
       t.true(viaCone.every((ep) => ep.startsWith('203.0.113.21:')));
       t.is(viaCone[0], viaCone[1], 'full cone: one mapping for every destination');
 
+      // as the calling process's user by default; confined: the agent user, in a PID namespace of its own
+      t.is((await lab.exec('b', ['id', '-u'])).stdout.trim(), '0');
+      const confined = await lab.exec('b', ['sh', '-c', 'id -u; echo $$'], { confine: true });
+      t.is(confined.exitCode, 0, confined.stderr);
+      t.not(confined.stdout.split('\n')[0], '0', 'not root when confined');
+      t.true(Number(confined.stdout.split('\n')[1]) < 10, `a low PID in its own PID namespace: ${confined.stdout}`);
+
       const ct = await lab.router('a').conntrack();
       t.regex(ct, /src=10\.0\.1\.10 dst=203\.0\.113\.10 .*dport=5001/, 'the router\'s conntrack holds the flow');
       t.regex(await lab.router('a').ruleset(), /table ip nmx/);
