@@ -13,6 +13,7 @@
 // env: NMX_PROBE_PHASE, NMX_PROBE_ADDRS "ip1,ip2", NMX_PROBE_PORTS "p1,p2", NMX_LOCAL_PORT.
 // stdout: one JSON line with the phase's findings; exit 0, or 1 when the server never answered.
 import dgram from 'node:dgram';
+import { makeLogger } from '../sdk/index.ts';
 
 const WAIT_MS = 250;
 const TRIES = 3;
@@ -25,7 +26,7 @@ if ((phase !== 'mapping' && phase !== 'filtering' && phase !== 'hairpin') || !ip
   process.stderr.write('probe client: needs NMX_PROBE_PHASE (mapping|filtering|hairpin), NMX_PROBE_ADDRS, NMX_PROBE_PORTS\n');
   process.exit(2);
 }
-const log = (line: string) => process.stderr.write(`${new Date().toISOString()} [probe ${phase}] ${line}\n`);
+const log = makeLogger(`probe ${phase}`);
 
 const sock = dgram.createSocket('udp4');
 let nextId = 0;

@@ -5,6 +5,7 @@
 //
 // env: NMX_PROBE_ADDRS "ip1,ip2", NMX_PROBE_PORTS "p1,p2". stdout: {"ready":true} once all four are bound.
 import dgram from 'node:dgram';
+import { makeLogger } from '../sdk/index.ts';
 
 type Change = 'none' | 'port' | 'ip+port';
 
@@ -19,7 +20,7 @@ if (addrs.length !== 2 || ports.length !== 2) fail('NMX_PROBE_ADDRS needs two ad
 
 const sockets = new Map<string, dgram.Socket>();
 const key = (ip: string, port: number) => `${ip}:${port}`;
-const log = (line: string) => process.stderr.write(`${new Date().toISOString()} [probe] ${line}\n`);
+const log = makeLogger('probe');
 
 function reply(via: dgram.Socket, to: dgram.RemoteInfo, body: object) {
   via.send(JSON.stringify(body), to.port, to.address);
