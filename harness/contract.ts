@@ -1,8 +1,9 @@
 // The agent contract as code. The environment tables (agents/sdk/contract.ts, natmatrix/agent, which
-// agents read their environment with) are the only variables the harness may set (run.ts types its
-// environments with them), the verdict and manifest schemas are the ones judge.ts and manifest.ts
-// validate with (the SDK's Verdict type is held to the verdict schema by test/unit/sdk.test.ts), and
-// agents/contract.json is generated from all of them:
+// agents read their environment with) are the only variables the harness may set (agent-env.ts builds
+// every peer environment with peerEnv() below, services.ts types the others with them), the verdict
+// and manifest schemas are the ones judge.ts and manifest.ts validate with (the SDK's Verdict type is
+// held to the verdict schema by test/unit/sdk.test.ts), and agents/contract.json is generated from
+// all of them:
 //   node --import tsx harness/contract.ts > agents/contract.json
 // A unit test fails when the file and this module drift apart.
 import { z } from 'zod';

@@ -16,9 +16,9 @@ test('agents/contract.json is what harness/contract.ts generates (regenerate: no
   t.deepEqual(file, JSON.parse(JSON.stringify(contractJson())));
 });
 
-// run.ts builds every peer environment with peerEnv(), which takes only PEER_ENV's variables, as strings,
-// also inside spreads (where a `PeerEnv` annotation checks nothing): a variable the harness sets but the
-// contract does not name fails tsc --noEmit. These lines hold peerEnv() itself to that.
+// harness/agent-env.ts builds every peer environment with peerEnv(), which takes only PEER_ENV's
+// variables, as strings, also inside spreads (where a `PeerEnv` annotation checks nothing): a variable
+// the harness sets but the contract does not name fails tsc --noEmit. These lines hold peerEnv() to that.
 // true when the test runs; to tsc a boolean, so the spread below may or may not add its key
 const some: boolean = process.argv.length > 0;
 // @ts-expect-error NMX_UNDOCUMENTED is not in PEER_ENV
