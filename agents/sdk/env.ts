@@ -93,6 +93,7 @@ type SameKeys<T, K extends PropertyKey> = [keyof T] extends [K] ? ([K] extends [
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
+const MAX_SAFE_INTEGER = 2 ** 53 - 1;
 const ms = (opts: { default?: number; min: number; max: number }) => (env: Env, name: string) => envInt(env, name, opts);
 
 // ---------------------------------------------------------------------------------------------
@@ -138,34 +139,35 @@ export interface PeerEnvironment {
   NMX_PEER_PUBLIC: Endpoint | undefined;
 }
 
-/** How each of PEER_ENV's variables is read: every variable has one, and nothing else has. */
+/** How each of PEER_ENV's variables is read: every variable has one, and nothing else has. (Pure: a
+ * bundle that does not read a peer's environment leaves it out.) */
 const PEER_READERS = {
   NMX_ROLE: envRole,
-  NMX_RUN: optional(envString),
+  NMX_RUN: /* @__PURE__ */ optional(envString),
   NMX_SESSION: envSession,
-  NMX_RENDEZVOUS: optional(envEndpoint),
+  NMX_RENDEZVOUS: /* @__PURE__ */ optional(envEndpoint),
   NMX_SECRET: envString,
-  NMX_LOCAL_PORT: ms({ min: 0, max: 65535 }),
-  NMX_TIMEOUT_MS: ms({ default: 1000, min: 1, max: HOUR_MS }),
-  NMX_WAIT_MS: ms({ default: 10_000, min: 1, max: HOUR_MS }),
-  NMX_BUDGET_MS: optional(ms({ min: 1, max: HOUR_MS })),
-  NMX_DEADLINE_MS: optional(ms({ min: 0, max: DAY_MS })),
-  NMX_SPAWNED_AT_MS: optional(ms({ min: 0, max: Number.MAX_SAFE_INTEGER })),
-  NMX_HOLD_MS: ms({ default: 0, min: 0, max: HOUR_MS }),
-  NMX_KEEPALIVE_MS: ms({ default: 0, min: 0, max: HOUR_MS }),
-  NMX_NAT: optional(envString),
-  NMX_PEER_NAT: optional(envString),
-  NMX_RELAY: optional(envEndpoint),
-  NMX_RELAY_CA: optional(envString),
-  NMX_RELAY_SECRET: optional(envString),
-  NMX_STUN: optional(envEndpoint),
-  NMX_STUN_ALT: optional(envEndpoint),
-  NMX_TURN: optional(envEndpoint),
-  NMX_TURN_USER: optional(envString),
-  NMX_TURN_PASS: optional(envString),
-  NMX_TURN_REALM: optional(envString),
-  NMX_PUBLIC_IP: optional(envIPv4),
-  NMX_PEER_PUBLIC: optional(envEndpoint),
+  NMX_LOCAL_PORT: /* @__PURE__ */ ms({ min: 0, max: 65535 }),
+  NMX_TIMEOUT_MS: /* @__PURE__ */ ms({ default: 1000, min: 1, max: HOUR_MS }),
+  NMX_WAIT_MS: /* @__PURE__ */ ms({ default: 10_000, min: 1, max: HOUR_MS }),
+  NMX_BUDGET_MS: /* @__PURE__ */ optional(/* @__PURE__ */ ms({ min: 1, max: HOUR_MS })),
+  NMX_DEADLINE_MS: /* @__PURE__ */ optional(/* @__PURE__ */ ms({ min: 0, max: DAY_MS })),
+  NMX_SPAWNED_AT_MS: /* @__PURE__ */ optional(/* @__PURE__ */ ms({ min: 0, max: MAX_SAFE_INTEGER })),
+  NMX_HOLD_MS: /* @__PURE__ */ ms({ default: 0, min: 0, max: HOUR_MS }),
+  NMX_KEEPALIVE_MS: /* @__PURE__ */ ms({ default: 0, min: 0, max: HOUR_MS }),
+  NMX_NAT: /* @__PURE__ */ optional(envString),
+  NMX_PEER_NAT: /* @__PURE__ */ optional(envString),
+  NMX_RELAY: /* @__PURE__ */ optional(envEndpoint),
+  NMX_RELAY_CA: /* @__PURE__ */ optional(envString),
+  NMX_RELAY_SECRET: /* @__PURE__ */ optional(envString),
+  NMX_STUN: /* @__PURE__ */ optional(envEndpoint),
+  NMX_STUN_ALT: /* @__PURE__ */ optional(envEndpoint),
+  NMX_TURN: /* @__PURE__ */ optional(envEndpoint),
+  NMX_TURN_USER: /* @__PURE__ */ optional(envString),
+  NMX_TURN_PASS: /* @__PURE__ */ optional(envString),
+  NMX_TURN_REALM: /* @__PURE__ */ optional(envString),
+  NMX_PUBLIC_IP: /* @__PURE__ */ optional(envIPv4),
+  NMX_PEER_PUBLIC: /* @__PURE__ */ optional(envEndpoint),
 } satisfies { [V in PeerVariable]: (env: Env, name: V) => PeerEnvironment[V] };
 
 // PeerEnvironment has exactly PEER_ENV's keys (tsc fails here otherwise)
@@ -229,7 +231,7 @@ export interface RendezvousEnvironment {
   NMX_SECRET: string;
 }
 
-// (pure: a peer's bundle leaves it out)
+// (pure: a bundle that does not read a rendezvous's environment leaves it out)
 const RENDEZVOUS_READERS = {
   NMX_ROLE: /* @__PURE__ */ optional(envString),
   NMX_RUN: /* @__PURE__ */ optional(envString),
