@@ -65,9 +65,36 @@ export default defineScenario({ name: 'typed', description: 'a typed scenario', 
     t.is(report.agents[0]!.privileged, false);
     t.deepEqual(processesOfRun(report.runId), []);
 
+    // an agent of the project's own in TypeScript, written with natmatrix/agent (the README's example)
+    mkdirSync(join(project, 'agents/sdk-peer'));
+    copyFileSync(join(ROOT, 'test/examples/agent.ts'), join(project, 'agents/sdk-peer/peer.ts'));
+    writeFileSync(join(project, 'agents/sdk-peer/natmatrix-agent.json'), JSON.stringify({ peer: 'peer.ts', rendezvous: '../../node_modules/natmatrix/agents/udp-punch/rendezvous.ts' }));
+    const sdkRun = await natmatrix(['scenario', 'mine', '--agent', 'agents/sdk-peer', '--out', 'out-sdk']);
+    t.is(sdkRun.exitCode, 0, sdkRun.all);
+    const sdkReport = JSON.parse(readFileSync(join(project, 'out-sdk/report.json'), 'utf8')) as Report;
+    t.deepEqual(sdkReport.cells.map((c) => `${c.a}×${c.b}:${c.outcome}:${c.path}`), ['full-cone×symmetric:direct:direct-udp', 'full-cone×port-restricted:direct:direct-udp']);
+
     // the installed package carries its harness compiled: the command runs no TypeScript of natmatrix's
     t.true(existsSync(join(project, 'node_modules/natmatrix/dist/harness/cli.js')));
     t.true(existsSync(join(project, 'node_modules/natmatrix/dist/harness/index.d.ts')), 'typed exports');
+
+    // typed exports, as a user's TypeScript sees them: real types (an any would leave the expect-error unused)
+    mkdirSync(join(project, 'types'));
+    writeFileSync(join(project, 'types/probe.ts'), `import { buildLab, runScenario, type Report } from 'natmatrix';
+import { readPeerEnv, type Verdict } from 'natmatrix/agent';
+export async function probe(): Promise<number> {
+  const r: Report = await runScenario('mine');
+  // @ts-expect-error errored is a number
+  const s: string = r.summary.errored;
+  await using lab = await buildLab({ a: 'symmetric', b: 'full-cone' });
+  const v: Verdict = { ok: true, path: 'direct-udp', peer: lab.router('b').wanIp + ':40000' };
+  const port: number = readPeerEnv({}).NMX_LOCAL_PORT;
+  return [s, v].length + port + r.summary.errored;
+}
+`);
+    writeFileSync(join(project, 'types/tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', lib: ['ES2023', 'ESNext.Disposable'], module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, typeRoots: [join(ROOT, 'node_modules/@types')], types: ['node'] }, include: ['probe.ts'] }));
+    const tsc = await execa(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'types'], { cwd: project, reject: false, all: true });
+    t.is(tsc.exitCode, 0, tsc.all);
 
     // the README's library examples, as a user's tests: ava (TypeScript through tsx) and node:test
     mkdirSync(join(project, 'test'));

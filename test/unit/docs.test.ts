@@ -6,11 +6,11 @@ import test from 'ava';
 const root = new URL('../../', import.meta.url);
 const readme = readFileSync(new URL('README.md', root), 'utf8');
 
-for (const file of ['test/examples/nat.ava.ts', 'test/examples/nat.node.ts']) {
+for (const file of ['test/examples/nat.ava.ts', 'test/examples/nat.node.ts', 'test/examples/agent.ts']) {
   test(`the README shows ${file} as it is`, (t) => {
     const text = readFileSync(new URL(file, root), 'utf8');
     t.true(text.length > 200);
-    t.true(readme.includes('```ts\n' + text + '```'), `README.md does not hold ${file} verbatim: copy it into the section "The library"`);
+    t.true(readme.includes('```ts\n' + text + '```'), `README.md does not hold ${file} verbatim: copy it into its README section`);
   });
 }
 
