@@ -125,3 +125,25 @@ export function helpOrVersion(argv: readonly string[], help: string): boolean {
   }
   return false;
 }
+
+/** Set by the natmatrix command (harness/natmatrix.mjs): the command as the user typed it, e.g.
+ * "natmatrix scenario symmetric-vs-cone --tries 1". */
+const TYPED = Symbol.for('natmatrix.typed');
+
+const shellWord = (w: string) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * How the user runs natmatrix commands, for hints: `npx natmatrix <command> …` when they came in
+ * through the natmatrix command, `npm run <script> -- …` under npm in natmatrix's own folder.
+ * `again()` is the very command they ran (with sudo, for "needs root"); `setup()` how to run setup.
+ */
+export function howTo(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv): { again: () => string; setup: () => string } {
+  const typed = (globalThis as Record<symbol, unknown>)[TYPED];
+  if (typeof typed === 'string') return { again: () => `sudo npx ${typed}`, setup: () => 'sudo npx natmatrix setup' };
+  const script = env.npm_lifecycle_event;
+  if (script) {
+    const args = argv.slice(2).map(shellWord).join(' ');
+    return { again: () => `sudo npm run ${script}${args ? ` -- ${args}` : ''}`, setup: () => 'sudo npm run setup' };
+  }
+  return { again: () => `sudo ${argv.map(shellWord).join(' ')}`, setup: () => 'sudo npx natmatrix setup (or sudo npm run setup in a checkout)' };
+}

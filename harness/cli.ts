@@ -98,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   if (positionals.length !== 1) {
-    throw new UsageError(positionals.length ? `give one scenario, not ${positionals.length}: ${positionals.join(' ')}` : `which scenario? (known: ${listScenarios().join(', ')})`);
+    throw new UsageError(positionals.length ? `give one scenario, not ${positionals.length}: ${positionals.join(' ')}` : `which scenario? give a name or a scenario file (your own go in ./scenarios/; known: ${listScenarios().join(', ')})`);
   }
   const options: RunScenarioOptions = {
     tries: positiveInt('tries', o.tries, 1000),

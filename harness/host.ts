@@ -6,6 +6,7 @@ import { startProc } from './proc.ts';
 import type { HostFacts } from './types.ts';
 
 import { EnvironmentError } from './errors.ts';
+import { howTo } from './args.ts';
 
 export { EnvironmentError };
 
@@ -48,7 +49,7 @@ export function which(cmd: string, dirs: string[] = SYSTEM_DIRS): string | null 
 /** Absolute path of a system tool; an EnvironmentError naming its package when it is missing. */
 export function systemTool(cmd: string): string {
   const p = which(cmd);
-  if (p === null) throw new EnvironmentError(`${cmd} not found (package ${REQUIRED_TOOLS[cmd] ?? cmd}): run sudo npm run setup`);
+  if (p === null) throw new EnvironmentError(`${cmd} not found (package ${REQUIRED_TOOLS[cmd] ?? cmd}): run ${howTo().setup()}`);
   return p;
 }
 
@@ -56,12 +57,12 @@ export function systemTool(cmd: string): string {
 export function preflight(tools: Record<string, string> = REQUIRED_TOOLS): void {
   if (process.platform !== 'linux') throw new EnvironmentError(`natmatrix needs Linux network namespaces; this is ${process.platform}`);
   if (process.getuid?.() !== 0) {
-    throw new EnvironmentError('natmatrix needs root to create network namespaces and NAT rules: run it with sudo (e.g. sudo npm run scenario symmetric-vs-cone)');
+    throw new EnvironmentError(`natmatrix needs root to create network namespaces and NAT rules: run it with sudo: ${howTo().again()}`);
   }
   const missing = Object.entries(tools).filter(([cmd]) => which(cmd) === null);
   if (missing.length > 0) {
     const names = missing.map(([cmd, pkg]) => `${cmd} (package ${pkg})`).join(', ');
-    throw new EnvironmentError(`missing ${names}: run sudo npm run setup to install what natmatrix needs`);
+    throw new EnvironmentError(`missing ${names}: run ${howTo().setup()} to install what natmatrix needs`);
   }
   if (!existsSync('/proc/self/ns/net')) throw new EnvironmentError('this kernel has no network namespaces (/proc/self/ns/net is missing)');
 }

@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { z } from 'zod';
+import { userDir } from './args.ts';
 import { issueLines, UsageError } from './errors.ts';
 import { expectationModelSchema, type ExpectationModel } from './expect.ts';
 import { RENDEZVOUS_SCOPES, VERDICT_RULES, type RendezvousScope, type Timing, type VerdictRule } from './types.ts';
@@ -185,7 +186,7 @@ export function agentFromPath(path: string, defaults: AgentDefaults, name?: stri
     file = m;
   }
   if (isManifestPath(file)) return specOf(readManifest(file), dirname(file), file, defaults, name);
-  if (!existsSync(file)) throw new UsageError(`agent not found: ${file}`);
+  if (!existsSync(file)) throw new UsageError(`agent not found: ${file} (a relative path is taken from the directory the command ran in, ${userDir()}; check the path, or run from your project's folder)`);
   return specOf({ peer: file }, dirname(file), file, defaults, name);
 }
 

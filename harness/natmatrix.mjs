@@ -55,4 +55,6 @@ if (!existsSync(compiled)) {
   file = source;
 }
 process.argv = [process.argv[0], file, ...rest];
+// the command as the user typed it, for hints ("run it with sudo: sudo npx natmatrix …")
+globalThis[Symbol.for('natmatrix.typed')] = ['natmatrix', command, ...rest].map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
 await import(file);

@@ -36,7 +36,7 @@ test.serial('bad options: exit 2 with the reason', async (t) => {
     [['symmetric-vs-cone', '--internet-hops', '-1'], /^natmatrix: Option '--internet-hops' argument is ambiguous\. Did you forget/],
     [['symmetric-vs-cone', '--rendezvous-scope', 'galaxy'], /--rendezvous-scope must be one of run, lane, try, not "galaxy"/],
     [['symmetric-vs-cone', '--bogus'], /Unknown option '--bogus'/],
-    [[], /which scenario\? \(known: /],
+    [[], /which scenario\? give a name or a scenario file \(your own go in \.\/scenarios\/; known: /],
   ] as const) {
     const r = await cli([...args]);
     t.is(r.exitCode, 2, args.join(' '));
