@@ -173,6 +173,13 @@ const PEER_READERS = {
 // PeerEnvironment has exactly PEER_ENV's keys (tsc fails here otherwise)
 true satisfies SameKeys<PeerEnvironment, PeerVariable>;
 
+/** Every variable of a table of readers, in the table's order; the first bad one throws. */
+function readAll<T>(readers: Record<string, (env: Env, name: never) => unknown>, env: Env): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, read] of Object.entries(readers)) out[name] = (read as (env: Env, name: string) => unknown)(env, name);
+  return out as T;
+}
+
 function peerVar<V extends PeerVariable>(env: Env, name: V): PeerEnvironment[V] {
   return PEER_READERS[name](env, name) as PeerEnvironment[V];
 }
@@ -184,9 +191,7 @@ function peerVar<V extends PeerVariable>(env: Env, name: V): PeerEnvironment[V] 
  * for an agent without a rendezvous, the services' ones). Throws EnvError naming the first bad one.
  */
 export function readPeerEnv(env: Env = process.env): PeerEnvironment {
-  const out: Partial<Record<PeerVariable, unknown>> = {};
-  for (const name of Object.keys(PEER_READERS) as PeerVariable[]) out[name] = peerVar(env, name);
-  return out as PeerEnvironment;
+  return readAll<PeerEnvironment>(PEER_READERS, env);
 }
 
 export interface PeerConfig {
@@ -248,9 +253,7 @@ function rendezvousVar<V extends RendezvousVariable>(env: Env, name: V): Rendezv
 /** Read every variable of the rendezvous contract (NMX_LISTEN defaults to 0.0.0.0:3478, port 0 allowed;
  * NMX_SECRET must be set). Throws EnvError naming the first bad one. */
 export function readRendezvousEnv(env: Env = process.env): RendezvousEnvironment {
-  const out: Partial<Record<RendezvousVariable, unknown>> = {};
-  for (const name of Object.keys(RENDEZVOUS_READERS) as RendezvousVariable[]) out[name] = rendezvousVar(env, name);
-  return out as RendezvousEnvironment;
+  return readAll<RendezvousEnvironment>(RENDEZVOUS_READERS, env);
 }
 
 export interface RendezvousConfig {
