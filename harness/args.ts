@@ -147,3 +147,22 @@ export function howTo(env: NodeJS.ProcessEnv = process.env, argv: string[] = pro
   }
   return { again: () => `sudo ${argv.map(shellWord).join(' ')}`, setup: () => 'sudo npx natmatrix setup (or sudo npm run setup in a checkout)' };
 }
+
+/**
+ * End the process with `code` once stdout and stderr have handed everything written to them to the
+ * kernel. process.exit() at once would cut output still queued for a pipe (a `--dry-run` or `--json`
+ * piped into another program stopped at 65,536 bytes, one pipe buffer). A reader that went away
+ * (EPIPE, `| head`) ends the wait too.
+ */
+export function exitWhenFlushed(code: number): void {
+  process.exitCode = code;
+  const streams = [process.stdout, process.stderr];
+  let pending = streams.length;
+  const done = () => {
+    if (--pending === 0) process.exit(code);
+  };
+  for (const s of streams) {
+    if (s.writableLength === 0 || s.destroyed || s.writableEnded) done();
+    else s.write('', () => done());
+  }
+}

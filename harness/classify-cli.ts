@@ -4,7 +4,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fromUser, parseCommandLine, refuseSwallowed } from './args.ts';
+import { exitWhenFlushed, fromUser, parseCommandLine, refuseSwallowed } from './args.ts';
 import { classifyOnLab, renderClassification } from './classify.ts';
 import { exitCodeOf } from './errors.ts';
 import { preflight } from './host.ts';
@@ -61,10 +61,10 @@ async function main(): Promise<number> {
 let leftover: number | undefined;
 
 main().then(
-  (code) => process.exit(leftover ?? code),
+  (code) => exitWhenFlushed(leftover ?? code),
   (e: unknown) => {
     const err = e as Error;
     process.stderr.write(`natmatrix classify: ${err.message}\n`);
-    process.exit(exitCodeOf(err));
+    exitWhenFlushed(exitCodeOf(err));
   },
 );

@@ -1,7 +1,7 @@
 // npm run clean [-- RUNID…]: remove natmatrix leftovers — every nmx-* namespace (or only those of the
 // given runs) and the processes inside them, ended by PID. Touches nothing else; safe to run twice.
 import { readFileSync, readlinkSync } from 'node:fs';
-import { helpOrVersion } from './args.ts';
+import { exitWhenFlushed, helpOrVersion } from './args.ts';
 import { EnvironmentError, preflight } from './host.ts';
 import { deleteNamespaces, endPids, listNamespaces, NS_PREFIX, processesIn } from './netns.ts';
 import { procPids } from './proc.ts';
@@ -82,5 +82,5 @@ async function main(): Promise<number> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  main().then((code) => process.exit(code));
+  main().then((code) => exitWhenFlushed(code));
 }

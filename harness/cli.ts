@@ -2,7 +2,7 @@
 // plan → build → run → judge → report → teardown, with one line and exit code 2 for anything the
 // user can fix, and teardown on every way out.
 import { resolve } from 'node:path';
-import { parseCommandLine, refuseSwallowed, wholeNumber } from './args.ts';
+import { exitWhenFlushed, parseCommandLine, refuseSwallowed, wholeNumber } from './args.ts';
 import { EXIT, exitCodeOf, LeftoverError, RunError, UsageError } from './errors.ts';
 import { MAX_JOBS, topologyJson } from './plan.ts';
 import { progressLine, renderJson, renderTerminal } from './report.ts';
@@ -148,7 +148,7 @@ async function main(argv: string[]): Promise<number> {
 for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exitWhenFlushed(code),
   (e: unknown) => {
     const code = exitCodeOf(e);
     if (e instanceof LeftoverError) {
@@ -162,6 +162,6 @@ main(process.argv.slice(2)).then(
       const err = e as Error;
       process.stderr.write(`natmatrix: run failed: ${err instanceof RunError ? err.message : (err?.stack ?? String(err))}\n`);
     }
-    process.exit(code);
+    exitWhenFlushed(code);
   },
 );

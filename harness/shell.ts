@@ -2,7 +2,7 @@
 // e.g. `sudo npm run shell -- k3x9qz 0ha` or `sudo npm run shell -- k3x9qz 0ra nft list ruleset`.
 // <node> is the part after nmx-<run>- in the namespace name (see the run's topology.json).
 import { spawnSync } from 'node:child_process';
-import { helpOrVersion } from './args.ts';
+import { exitWhenFlushed, helpOrVersion } from './args.ts';
 import { EnvironmentError, preflight, systemTool } from './host.ts';
 import { listNamespaces, NS_PREFIX } from './netns.ts';
 
@@ -56,4 +56,4 @@ async function main(): Promise<number> {
   return r.status ?? 1;
 }
 
-main().then((code) => process.exit(code));
+main().then((code) => exitWhenFlushed(code));

@@ -87,3 +87,13 @@ test('relative paths and scenario names are the user\'s directory\'s, not natmat
   const own = await natmatrix(['scenario', 'mine', '--dry-run'], {}, project);
   t.is(own.exitCode, 0, own.all);
 });
+
+// issue 13, part 5: the process used to exit before a pipe had taken all of stdout (cut at 65,536 bytes)
+test('a large --dry-run arrives whole through a pipe', async (t) => {
+  const r = await execa(process.execPath, [BIN, 'scenario', 'full-matrix', '--tries', '100', '--dry-run'], { reject: false, cwd: ROOT, env: { NO_COLOR: '1' }, stdout: 'pipe', encoding: 'utf8', stripFinalNewline: false });
+  t.is(r.exitCode, 0, r.stderr);
+  t.true(r.stdout.length > 4 * 65_536, `${r.stdout.length} bytes`);
+  t.true(r.stdout.endsWith('}\n'), `ends with ${JSON.stringify(r.stdout.slice(-20))}`);
+  const plan = JSON.parse(r.stdout) as { attempts: unknown[] };
+  t.is(plan.attempts.length, 25 * 100);
+});
