@@ -21,7 +21,8 @@ options:
   --list             list the scenarios and exit (with --json: as JSON)
   --tries N          tries per pairing (default: the scenario's)
   --timeout MS       punch window per try in ms (default: the scenario's)
-  --jobs N           pairings run at once, each on its own routers (default: tries expected to fail + 2 per core)
+  --jobs N           pairings run at once, each on its own routers (default: 2 per core, plus as many
+                     again for tries expected to fail, within half the free memory; --verbose says)
   --out DIR          run folder, new or empty: a folder holding anything (an old run) is refused
                      (default: runs/<UTC timestamp>-<name>-<run id>/); created mode 0700, and under
                      sudo handed to the invoking user when the run ends
@@ -42,6 +43,7 @@ options:
                      internet bridge (default: the scenario's, else 8; 0 turns it off)
   --dry-run          print the plan (namespaces, addresses, attempts) and exit; needs no root
   --no-color         plain terminal output (also NO_COLOR=1)
+  -v, --verbose      say how the run was planned (the number of lanes and why) on stderr
   -h, --help         this text
   --version          print natmatrix's version
 
@@ -75,6 +77,7 @@ const OPTIONS = {
   'internet-hops': { type: 'string' },
   'dry-run': { type: 'boolean' },
   'no-color': { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v' },
 } as const;
 
 async function main(argv: string[]): Promise<number> {
@@ -116,6 +119,7 @@ async function main(argv: string[]): Promise<number> {
   };
   const prepared = await prepareRun(positionals[0]!, options);
   const p = prepared.plan;
+  if (o.verbose) process.stderr.write(`natmatrix: run ${p.runId}: ${p.attempts.length} tries on ${p.jobs} lanes (${p.jobsWhy})\n`);
   if (o['dry-run']) {
     console.log(JSON.stringify({ topology: topologyJson(p), attempts: p.attempts.map(({ natA, natB, ...a }) => a) }, null, 2));
     return EXIT.ok;

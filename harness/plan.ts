@@ -1,7 +1,7 @@
 // plan: scenario + options → the concrete topology and the list of attempts. Pure: nothing is touched,
 // so the plan can be unit-tested, printed (--dry-run) and written as topology.json.
 import { randomBytes } from 'node:crypto';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, freemem } from 'node:os';
 import { NS_PREFIX } from './netns.ts';
 import { findNat, type NatType } from './nat.ts';
 import { DEFAULT_INTERNET_HOPS, expectedOf, SAME_SITE, type Scenario } from './scenario.ts';
@@ -86,6 +86,8 @@ export interface Plan {
   holdMs: number;
   keepaliveMs: number;
   jobs: number;
+  /** how the number of jobs was chosen (--verbose) */
+  jobsWhy?: string;
 }
 
 export interface PlanOptions {
@@ -93,6 +95,8 @@ export interface PlanOptions {
   tries?: number;
   timeoutMs?: number;
   jobs?: number;
+  /** memory available to plan the default number of jobs for (default: the machine's, when cpus is not given) */
+  freeMemoryBytes?: number;
   /** cores to plan the default number of jobs for */
   cpus?: number;
   /** report without expectations (--observe) */
@@ -115,18 +119,49 @@ export function nsName(runId: string, node: string): string {
   return `${NS_PREFIX}${runId}-${node}`;
 }
 
+/** Memory one lane may take at its peak: two agents (Node, ~50 MB each), their share of the run's
+ * services and the harness's per-lane state, rounded up. */
+export const LANE_MEMORY_BYTES = 150 * 1024 * 1024;
+
+export interface JobsChoice {
+  jobs: number;
+  /** how the number came about, for --verbose */
+  why: string;
+}
+
 /**
- * How many lanes to run at once. A try expected to fail sits idle through its whole punch window, so
- * each gets a lane of its own; the others are CPU-bound (two Node agents starting), two per core.
- * Measured on 2 cores: more lanes only add contention (symmetric-vs-cone 1.7 s at 4–5 lanes, 1.8 s at 7,
- * 2.5 s at 9; full-matrix ×1 3.1 s at 7–8 lanes, 3.2 s at 10, 4.3 s at 25).
+ * How many lanes to run at once, from the machine's cores and memory. Busy lanes (tries that connect:
+ * two agents starting, CPU-bound) get `perCore` per core, 2 for the shipped agents, fewer for agents
+ * whose manifest declares a higher start cost. A try expected to fail (or one that holds its path)
+ * idles through its window, so it may take a lane of its own, but never more idle lanes than busy ones:
+ * agent start-ups then saturate the cores whatever the idle tries do. At most half the available memory
+ * in lanes of LANE_MEMORY_BYTES, and never more than 32.
+ *
+ * Measured on 2 cores (this machine, one run each, wall): full-matrix ×3 (75 tries, 9 failing) 35.6 s at 4
+ * lanes, 29.8 s at 8, 31.5 s at 16, 35.4 s at 32; rfc4787-grid ×2 (162 tries) 65.7 s at 4, 70.6 s at 8,
+ * 71.6 s at 12, 77.3 s at 16, 82.1 s at 32. Earlier: symmetric-vs-cone 1.7 s at 4–5 lanes, 2.5 s at 9.
  */
-export function defaultJobs(attempts: PlannedAttempt[], cpus: number, holding = false, startCostMs = DEFAULT_START_COST_MS): number {
+export function chooseJobs(attempts: PlannedAttempt[], cpus: number, holding = false, startCostMs = DEFAULT_START_COST_MS, freeMemoryBytes = Infinity): JobsChoice {
   // a try that holds its path (holdMs) idles through the hold whatever its outcome
   const idle = holding ? attempts.length : attempts.filter((a) => a.expected === 'failed').length;
   // agents that cost more CPU to start than the shipped ones keep fewer lanes per core busy
   const perCore = Math.min(4, Math.max(1, (2 * DEFAULT_START_COST_MS) / startCostMs));
-  return Math.max(1, Math.min(attempts.length, idle + Math.round(perCore * cpus), 32));
+  const busy = Math.max(1, Math.round(perCore * cpus));
+  const idleLanes = Math.min(idle, busy);
+  const byMemory = Number.isFinite(freeMemoryBytes) ? Math.max(1, Math.floor((freeMemoryBytes / 2) / LANE_MEMORY_BYTES)) : Infinity;
+  const jobs = Math.max(1, Math.min(attempts.length, busy + idleLanes, byMemory, 32));
+  const limits = [
+    `${busy} busy (${perCore} per core × ${cpus} cores)`,
+    `+ ${idleLanes} for tries expected to idle (${idle} of ${attempts.length}; at most as many as busy)`,
+    ...(Number.isFinite(byMemory) ? [`memory allows ${byMemory} (${Math.round(freeMemoryBytes / 2 ** 20)} MiB available, ${LANE_MEMORY_BYTES / 2 ** 20} MiB a lane, half of it)`] : []),
+    ...(jobs === attempts.length ? [`capped at the ${attempts.length} tries`] : jobs === 32 ? ['capped at 32'] : []),
+  ];
+  return { jobs, why: limits.join(', ') };
+}
+
+/** The default number of lanes (chooseJobs without the reason). */
+export function defaultJobs(attempts: PlannedAttempt[], cpus: number, holding = false, startCostMs = DEFAULT_START_COST_MS, freeMemoryBytes = Infinity): number {
+  return chooseJobs(attempts, cpus, holding, startCostMs, freeMemoryBytes).jobs;
 }
 
 /** How many NAT layers each side's sites have (2 when any of its types is a double NAT), and whether
@@ -224,11 +259,13 @@ export function plan(scenario: Scenario, opts: PlanOptions = {}): Plan {
   // Pairings expected to fail cost a whole punch window: start them first so they overlap the rest.
   attempts.sort((x, y) => Number(x.expected === 'direct') - Number(y.expected === 'direct') || x.cell - y.cell || x.try - y.try);
   const cost = attempts.reduce((sum, x) => sum + scenario.agents[x.agent]!.startCostMs, 0) / Math.max(1, attempts.length);
-  const jobs = Math.min(opts.jobs ?? defaultJobs(attempts, opts.cpus ?? availableParallelism(), scenario.holdMs > 0, cost), attempts.length, MAX_JOBS);
+  const chosen = opts.jobs === undefined ? chooseJobs(attempts, opts.cpus ?? availableParallelism(), scenario.holdMs > 0, cost, opts.freeMemoryBytes ?? (opts.cpus === undefined ? freemem() : Infinity)) : null;
+  const jobs = Math.min(opts.jobs ?? chosen!.jobs, attempts.length, MAX_JOBS);
   if (jobs < 1) throw new Error('jobs must be at least 1');
   const { holdMs, keepaliveMs } = scenario;
   const internetHops = opts.internetHops ?? scenario.internetHops;
-  return { ...topologyPlan(scenario.name, jobs, runId, layersOf(scenario)), agents: scenario.agents.length, internetHops, attempts, tries, timeoutMs, holdMs, keepaliveMs, jobs };
+  const jobsWhy = chosen ? chosen.why : `--jobs ${opts.jobs}${opts.jobs! > jobs ? `, capped at the ${jobs} tries` : ''}`;
+  return { ...topologyPlan(scenario.name, jobs, runId, layersOf(scenario)), agents: scenario.agents.length, internetHops, attempts, tries, timeoutMs, holdMs, keepaliveMs, jobs, jobsWhy };
 }
 
 /** Every namespace the plan creates. */

@@ -97,3 +97,11 @@ test('a large --dry-run arrives whole through a pipe', async (t) => {
   const plan = JSON.parse(r.stdout) as { attempts: unknown[] };
   t.is(plan.attempts.length, 25 * 100);
 });
+
+test('--verbose says how many lanes the run gets and why', async (t) => {
+  const r = await natmatrix(['scenario', 'full-matrix', '--dry-run', '--verbose']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stderr, /^natmatrix: run [a-z0-9]+: 75 tries on \d+ lanes \(\d+ busy \(2 per core × \d+ cores\), \+ \d+ for tries expected to idle \(9 of 75; at most as many as busy\), memory allows \d+ /m);
+  const jobs = (JSON.parse(r.stdout) as { topology: { lanes: unknown[] } }).topology.lanes.length;
+  t.regex(r.stderr, new RegExp(`75 tries on ${jobs} lanes`), 'the number said is the number planned');
+});

@@ -1,8 +1,9 @@
 // plan(): the pure scenario → topology + attempts step.
 import test from 'ava';
 import { isolationRuleset, parseCrossLaneDrops } from '../../harness/lab.ts';
-import { MAX_JOBS, PUBLIC_SUBNET, defaultJobs, layersOf, newRunId, nsName, partnerViews, plan, planNamespaces, serviceAddresses, topologyJson, type Plan } from '../../harness/plan.ts';
+import { MAX_JOBS, PUBLIC_SUBNET, chooseJobs, defaultJobs, LANE_MEMORY_BYTES, layersOf, newRunId, nsName, partnerViews, plan, planNamespaces, serviceAddresses, topologyJson, type Plan } from '../../harness/plan.ts';
 import { parseScenario, type Scenario } from '../../harness/scenario.ts';
+import { DEFAULT_START_COST_MS } from '../../harness/manifest.ts';
 
 const TYPES = ['dmz', 'full-cone', 'address-restricted', 'port-restricted', 'symmetric'];
 const FAILS = new Set(['symmetric×symmetric', 'symmetric×port-restricted', 'port-restricted×symmetric']);
@@ -162,24 +163,34 @@ test('jobs below 1 is rejected', (t) => {
   t.throws(() => plan(oneByOne(), { runId: RUN, jobs: -3 }), { message: /jobs must be at least 1/ });
 });
 
-test('defaultJobs = failing tries + 2 × cpus, capped at 32 and at the number of attempts', (t) => {
+test('defaultJobs = 2 busy lanes per core + as many idle ones for tries expected to fail, capped by memory, 32 and the tries', (t) => {
   const fm = plan(fullMatrix(3), { runId: RUN, cpus: 1 }).attempts; // 75 attempts, 9 expected to fail
-  t.is(defaultJobs(fm, 1), 9 + 2);
-  t.is(defaultJobs(fm, 2), 9 + 4);
-  t.is(defaultJobs(fm, 8), 9 + 16);
-  t.is(defaultJobs(fm, 11), 31);
+  t.is(defaultJobs(fm, 1), 2 + 2, 'idle lanes never outnumber busy ones');
+  t.is(defaultJobs(fm, 2), 4 + 4);
+  t.is(defaultJobs(fm, 4), 8 + 8);
+  t.is(defaultJobs(fm, 8), 16 + 9, 'all 9 failing tries idle beside 16 busy lanes');
   t.is(defaultJobs(fm, 12), 32);
   t.is(defaultJobs(fm, 100), 32);
   const fm1 = plan(fullMatrix(1), { runId: RUN, cpus: 1 }).attempts; // 25 attempts, 3 failing
-  t.is(defaultJobs(fm1, 1), 5);
+  t.is(defaultJobs(fm1, 1), 4);
+  t.is(defaultJobs(fm1, 2), 7);
   t.is(defaultJobs(fm1, 16), 25);
   const direct = plan(oneByOne('direct', 2), { runId: RUN, cpus: 1 }).attempts;
   t.is(defaultJobs(direct, 8), 2);
   const failing = plan(oneByOne('failed', 3), { runId: RUN, cpus: 1 }).attempts;
   t.is(defaultJobs(failing, 1), 3);
   t.is(defaultJobs([], 4), 1);
-  // plan uses it when no jobs are given
-  t.is(plan(fullMatrix(3), { runId: RUN, cpus: 2 }).jobs, 13);
+  // memory: half of what is available, LANE_MEMORY_BYTES a lane
+  t.is(defaultJobs(fm, 8, false, undefined, 8 * LANE_MEMORY_BYTES), 4);
+  t.is(defaultJobs(fm, 8, false, undefined, 0), 1);
+  // a costly agent keeps fewer lanes busy per core
+  t.is(defaultJobs(fm, 2, false, 4 * DEFAULT_START_COST_MS), 2 + 2);
+  // plan uses it when no jobs are given, and says why
+  const p = plan(fullMatrix(3), { runId: RUN, cpus: 2, freeMemoryBytes: 64 * LANE_MEMORY_BYTES });
+  t.is(p.jobs, 8);
+  t.regex(p.jobsWhy ?? '', /^4 busy \(2 per core × 2 cores\), \+ 4 for tries expected to idle \(9 of 75; at most as many as busy\), memory allows 32 /);
+  t.regex(plan(fullMatrix(3), { runId: RUN, jobs: 200 }).jobsWhy ?? '', /^--jobs 200, capped at the 75 tries$/);
+  t.is(chooseJobs(fm1, 16).why.endsWith('capped at the 25 tries'), true);
 });
 
 test('run ids are validated', (t) => {
