@@ -134,7 +134,8 @@ export interface JobsChoice {
  * two agents starting, CPU-bound) get `perCore` per core, 2 for the shipped agents, fewer for agents
  * whose manifest declares a higher start cost. A try expected to fail (or one that holds its path)
  * idles through its window, so it may take a lane of its own, but never more idle lanes than busy ones:
- * agent start-ups then saturate the cores whatever the idle tries do. At most half the available memory
+ * agent start-ups then saturate the cores whatever the idle tries do. Tries that hold their path idle
+ * for seconds (holdMs), long beside a start-up: each may take a lane. At most half the available memory
  * in lanes of LANE_MEMORY_BYTES, and never more than 32.
  *
  * Measured on 2 cores (this machine, one run each, wall): full-matrix ×3 (75 tries, 9 failing) 35.6 s at 4
@@ -147,12 +148,13 @@ export function chooseJobs(attempts: PlannedAttempt[], cpus: number, holding = f
   // agents that cost more CPU to start than the shipped ones keep fewer lanes per core busy
   const perCore = Math.min(4, Math.max(1, (2 * DEFAULT_START_COST_MS) / startCostMs));
   const busy = Math.max(1, Math.round(perCore * cpus));
-  const idleLanes = Math.min(idle, busy);
+  // a held path idles for seconds, long beside a start-up: every holding try may have its lane
+  const idleLanes = holding ? idle : Math.min(idle, busy);
   const byMemory = Number.isFinite(freeMemoryBytes) ? Math.max(1, Math.floor((freeMemoryBytes / 2) / LANE_MEMORY_BYTES)) : Infinity;
   const jobs = Math.max(1, Math.min(attempts.length, busy + idleLanes, byMemory, 32));
   const limits = [
     `${busy} busy (${perCore} per core × ${cpus} cores)`,
-    `+ ${idleLanes} for tries expected to idle (${idle} of ${attempts.length}; at most as many as busy)`,
+    `+ ${idleLanes} for tries expected to idle (${idle} of ${attempts.length}${holding ? ', holding their paths' : '; at most as many as busy'})`,
     ...(Number.isFinite(byMemory) ? [`memory allows ${byMemory} (${Math.round(freeMemoryBytes / 2 ** 20)} MiB available, ${LANE_MEMORY_BYTES / 2 ** 20} MiB a lane, half of it)`] : []),
     ...(jobs === attempts.length ? [`capped at the ${attempts.length} tries`] : jobs === 32 ? ['capped at 32'] : []),
   ];

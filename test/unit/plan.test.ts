@@ -183,6 +183,9 @@ test('defaultJobs = 2 busy lanes per core + as many idle ones for tries expected
   // memory: half of what is available, LANE_MEMORY_BYTES a lane
   t.is(defaultJobs(fm, 8, false, undefined, 8 * LANE_MEMORY_BYTES), 4);
   t.is(defaultJobs(fm, 8, false, undefined, 0), 1);
+  // holding tries idle for seconds: each may have its lane
+  t.is(defaultJobs(fm, 2, true), 32);
+  t.is(defaultJobs(fm1, 2, true), 25);
   // a costly agent keeps fewer lanes busy per core
   t.is(defaultJobs(fm, 2, false, 4 * DEFAULT_START_COST_MS), 2 + 2);
   // plan uses it when no jobs are given, and says why
