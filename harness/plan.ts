@@ -132,8 +132,7 @@ export interface JobsChoice {
 /**
  * How many lanes to run at once, from the machine's cores and memory. Busy lanes (tries that connect:
  * two agents starting, CPU-bound) get `perCore` per core, 2 for the shipped agents, fewer for agents
- * whose manifest declares a higher start cost. A try expected to fail (or one that holds its path)
- * idles through its window, so it may take a lane of its own, but never more idle lanes than busy ones:
+ * whose manifest declares a higher start cost. A try expected to fail idles through its window, so it may take a lane of its own, but never more idle lanes than busy ones:
  * agent start-ups then saturate the cores whatever the idle tries do. Tries that hold their path idle
  * for seconds (holdMs), long beside a start-up: each may take a lane. At most half the available memory
  * in lanes of LANE_MEMORY_BYTES, and never more than 32.
@@ -155,7 +154,7 @@ export function chooseJobs(attempts: PlannedAttempt[], cpus: number, holding = f
   const limits = [
     `${busy} busy (${perCore} per core × ${cpus} cores)`,
     `+ ${idleLanes} for tries expected to idle (${idle} of ${attempts.length}${holding ? ', holding their paths' : '; at most as many as busy'})`,
-    ...(Number.isFinite(byMemory) ? [`memory allows ${byMemory} (${Math.round(freeMemoryBytes / 2 ** 20)} MiB available, ${LANE_MEMORY_BYTES / 2 ** 20} MiB a lane, half of it)`] : []),
+    ...(Number.isFinite(byMemory) ? [`memory allows ${byMemory} (${Math.round(freeMemoryBytes / 2 ** 20)} MiB available, lanes may use half, ${LANE_MEMORY_BYTES / 2 ** 20} MiB each)`] : []),
     ...(jobs === attempts.length ? [`capped at the ${attempts.length} tries`] : jobs === 32 ? ['capped at 32'] : []),
   ];
   return { jobs, why: limits.join(', ') };
