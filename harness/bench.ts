@@ -1,5 +1,5 @@
 // npm run bench [-- --runs N]: time whole scenario runs end to end, Node start-up included, the way a
-// user runs them (a fresh `node --import tsx harness/cli.ts …` process each time), and compare the
+// user runs them (a fresh `natmatrix scenario …` process each time: the compiled harness), and compare the
 // medians with the targets. Prints figures; asserts nothing (timings are never test assertions).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,7 +35,7 @@ const TTD_TARGET_MS = 60;
 
 async function once(c: Case, out: string): Promise<{ wallMs: number; report: Report | null; exitCode: number | null }> {
   const t0 = performance.now();
-  const r = await startProc(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/cli.ts'), c.scenario, ...c.args, '--out', out, '--no-color'], {
+  const r = await startProc(process.execPath, [join(ROOT, 'harness/natmatrix.mjs'), 'scenario', c.scenario, ...c.args, '--out', out, '--no-color'], {
     env: { CI: '1' },
   }).done;
   const wallMs = performance.now() - t0;
@@ -106,7 +106,7 @@ async function main() {
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) console.log(r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
-  console.log(`\nmachine: ${(await import('node:os')).availableParallelism()} cores; wall = whole process incl. Node + tsx start-up; ttd = median time-to-direct over all direct tries`);
+  console.log(`\nmachine: ${(await import('node:os')).availableParallelism()} cores; wall = whole process incl. Node start-up (the compiled harness, as the natmatrix command runs it); ttd = median time-to-direct over all direct tries`);
   console.log(allMet ? 'all targets met' : 'some target missed');
 }
 

@@ -92,4 +92,5 @@ export function contractJson(): object {
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) process.stdout.write(JSON.stringify(contractJson(), null, 2) + '\n');
+// run as a program (node --import tsx harness/contract.ts), not when bundled into a command
+if (/\/harness\/contract\.ts$/.test(process.argv[1] ?? '')) process.stdout.write(JSON.stringify(contractJson(), null, 2) + '\n');

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // The natmatrix command: `natmatrix <command> [args]`, the same programs as the npm scripts. Plain
-// JavaScript so that it runs with no loader of the user's. It hands over to the command's module: the
-// compiled one (dist/) in the installed package, else the TypeScript source, with tsx (natmatrix's own
-// dependency, resolved from here, not from the user's project) registered for it.
+// JavaScript so that it runs with no loader of the user's. It hands over to the command's module
+// compiled (prebuilt.mjs), else to its TypeScript source with tsx (natmatrix's own dependency, resolved
+// from here, not from the user's project) registered for it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { COMPILED_SCENARIOS, prebuilt } from './prebuilt.mjs';
 
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
 const COMMANDS = {
@@ -45,16 +46,19 @@ if (source.endsWith('.sh')) {
   const r = spawnSync('bash', [source, ...rest], { stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }
-// the installed package carries the harness compiled (dist/, built when it is packed): no TypeScript
-// to compile at start; a checkout runs its sources through tsx
-const compiled = here(`../dist/harness/${entry[0].replace(/\.ts$/, '.js')}`);
-let file = compiled;
-if (!existsSync(compiled)) {
+// the harness compiled (prebuilt.mjs: dist/ in the installed package, a cached build in a checkout),
+// so no TypeScript loader starts with the command; the sources through tsx if that cannot be had
+const built = await prebuilt(here('..'), entry[0]);
+let file = source;
+if (built) {
+  file = built.file;
+  globalThis[COMPILED_SCENARIOS] = built.scenarios;
+} else {
   const { register } = await import('tsx/esm/api');
   register();
-  file = source;
 }
 process.argv = [process.argv[0], file, ...rest];
-// the command as the user typed it, for hints ("run it with sudo: sudo npx natmatrix …")
-globalThis[Symbol.for('natmatrix.typed')] = ['natmatrix', command, ...rest].map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
+// the command as the user typed it, for hints ("run it with sudo: sudo npx natmatrix …"); under npm in
+// natmatrix's own folder the hint is the npm script the user ran
+if (!(process.env.npm_lifecycle_event && process.cwd() === here('..').replace(/\/$/, ''))) globalThis[Symbol.for('natmatrix.typed')] = ['natmatrix', command, ...rest].map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
 await import(file);

@@ -271,22 +271,26 @@ export async function loadScenario(nameOrPath: string, options: LoadOptions = {}
   return parseScenario(raw, file);
 }
 
-/** This module runs compiled (dist/harness/scenario.js of the installed package), not under tsx. */
-const COMPILED = import.meta.url.endsWith('.js');
+/** This module runs compiled (the installed package's dist/, or a checkout's cached build: see
+ * harness/prebuilt.mjs), not as TypeScript under tsx. */
+const COMPILED = !import.meta.url.endsWith('.ts');
+/** Where the compiled shipped scenarios are (set by the natmatrix command; dist/scenarios otherwise). */
+const compiledScenarios = () => ((globalThis as Record<symbol, unknown>)[Symbol.for('natmatrix.compiledScenarios')] as string | undefined) ?? resolve(ROOT, 'dist', 'scenarios');
 const TS_EXTENSIONS = ['.ts', '.mts', '.cts'];
 
 /**
  * Import a scenario file. Under tsx (a checkout, the npm scripts) any file imports as it is. The installed
- * package runs compiled JavaScript with no TypeScript loader: a shipped scenario is imported from its
- * compiled copy in dist/scenarios/, and a user's .ts scenario through tsx's isolated `tsImport`, which
+ * package and the natmatrix command run compiled JavaScript with no TypeScript loader: a shipped scenario
+ * is imported from its compiled copy (dist/scenarios/, or the cached build's), and a user's .ts scenario through tsx's isolated `tsImport`, which
  * loads it as ESM whatever the user's package.json says (a plain `import` of a .ts file in a project
  * without "type": "module" fails).
  */
 async function importScenarioModule(file: string): Promise<{ default?: unknown }> {
   if (extname(file) === '.json') return (await import(pathToFileURL(file).href, { with: { type: 'json' } })) as { default?: unknown };
   if (COMPILED && TS_EXTENSIONS.includes(extname(file))) {
-    const compiled = resolve(ROOT, 'dist', 'scenarios', `${basename(file, extname(file))}.js`);
-    if (dirname(file) === SCENARIO_DIR && existsSync(compiled)) return (await import(pathToFileURL(compiled).href)) as { default?: unknown };
+    const name = basename(file, extname(file));
+    const compiled = [resolve(compiledScenarios(), `${name}.js`), resolve(compiledScenarios(), `${name}.mjs`)].find((f) => existsSync(f));
+    if (dirname(file) === SCENARIO_DIR && compiled) return (await import(pathToFileURL(compiled).href)) as { default?: unknown };
     const { tsImport } = await import('tsx/esm/api');
     const mod = (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: unknown };
     // in a CommonJS project tsx compiles it to CommonJS: its `export default` is then module.exports.default

@@ -105,3 +105,41 @@ test('--verbose says how many lanes the run gets and why', async (t) => {
   const jobs = (JSON.parse(r.stdout) as { topology: { lanes: unknown[] } }).topology.lanes.length;
   t.regex(r.stderr, new RegExp(`75 tries on ${jobs} lanes`), 'the number said is the number planned');
 });
+
+// issue 13, part 2: a checkout's natmatrix command runs the harness compiled, built on first use and
+// cached by the content of its sources: an edit is seen at the next start, never a stale build
+test('the command builds the harness once, reuses it, and rebuilds after an edit (never runs a stale build)', async (t) => {
+  const { cpSync, readdirSync, readFileSync, symlinkSync, existsSync } = await import('node:fs');
+  const copy = mkdtempSync(join(tmpdir(), 'natmatrix-test-prebuilt-'));
+  for (const part of ['harness', 'scenarios', 'agents/sdk', 'nft', 'package.json']) cpSync(join(ROOT, part), join(copy, part), { recursive: true });
+  // its own node_modules (the packages linked), so its build cache is its own
+  mkdirSync(join(copy, 'node_modules'));
+  for (const p of readdirSync(join(ROOT, 'node_modules'))) if (p !== '.cache' && p !== '.bin') symlinkSync(join(ROOT, 'node_modules', p), join(copy, 'node_modules', p));
+  const run = (args: string[]) => execa(process.execPath, [join(copy, 'harness/natmatrix.mjs'), ...args], { reject: false, cwd: copy, env: { NO_COLOR: '1' }, all: true });
+  const index = join(copy, 'node_modules/.cache/natmatrix/cli/index.json');
+
+  const first = await run(['scenario', '--list']);
+  t.is(first.exitCode, 0, first.all);
+  t.regex(first.stdout, /^symmetric-vs-cone\s/m);
+  t.true(existsSync(index), 'built on first use');
+  const built = JSON.parse(readFileSync(index, 'utf8')) as { hash: string; inputs: string[] };
+  t.true(built.inputs.includes('harness/cli.ts') && built.inputs.includes('scenarios/full-matrix.ts'), built.inputs.join(' '));
+  t.false(built.inputs.some((f) => f.includes('node_modules')), 'npm packages stay in node_modules');
+
+  const again = await run(['scenario', '--list']);
+  t.is(again.stdout, first.stdout);
+  t.is((JSON.parse(readFileSync(index, 'utf8')) as { hash: string }).hash, built.hash, 'reused while nothing changed');
+
+  const cli = join(copy, 'harness/cli.ts');
+  writeFileSync(cli, readFileSync(cli, 'utf8').replace('Builds the scenario\'s NATs', 'EDITED: builds the scenario\'s NATs'));
+  const edited = await run(['scenario', '--help']);
+  t.regex(edited.stdout, /EDITED: builds/, 'the edit is seen at once');
+  t.not((JSON.parse(readFileSync(index, 'utf8')) as { hash: string }).hash, built.hash);
+
+  // a source that does not compile: the command does not fall back to an old build, it fails on the source
+  const report = join(copy, 'harness/report.ts');
+  writeFileSync(report, readFileSync(report, 'utf8') + '\nexport const broken = ;\n');
+  const broken = await run(['scenario', '--help']);
+  t.not(broken.exitCode, 0);
+  t.regex(broken.all, /report\.ts/);
+});
