@@ -27,8 +27,10 @@ function hashOf(root, inputs) {
  */
 export async function prebuilt(root, entry) {
   const name = entry.replace(/\.ts$/, '');
+  // the installed package (no tsconfig.json: it ships sources and dist/, not its build setup); a
+  // checkout never trusts a dist/ left by `npm run build`, which its next edit would make stale
   const dist = join(root, 'dist');
-  if (existsSync(join(dist, 'harness', `${name}.js`))) return { file: join(dist, 'harness', `${name}.js`), scenarios: join(dist, 'scenarios') };
+  if (!existsSync(join(root, 'tsconfig.json')) && existsSync(join(dist, 'harness', `${name}.js`))) return { file: join(dist, 'harness', `${name}.js`), scenarios: join(dist, 'scenarios') };
   if (!ENTRIES.includes(name) || !existsSync(join(root, 'node_modules'))) return null;
   const cache = join(root, 'node_modules', '.cache', 'natmatrix', 'cli');
   const index = join(cache, 'index.json');
