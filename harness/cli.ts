@@ -4,10 +4,11 @@
 import { resolve } from 'node:path';
 import { exitWhenFlushed, parseCommandLine, refuseSwallowed, wholeNumber } from './args.ts';
 import { EXIT, exitCodeOf, LeftoverError, RunError, UsageError } from './errors.ts';
-import { MAX_JOBS, topologyJson } from './plan.ts';
+import { topologyJson } from './plan.ts';
 import { progressLine, renderJson, renderTerminal } from './report.ts';
 import { listScenarios, loadScenario, type Scenario } from './scenario.ts';
-import { executeRun, prepareRun, type RunScenarioOptions } from './session.ts';
+import { executeRun, prepareRun, RUN_LIMITS, type RunScenarioOptions } from './session.ts';
+import { reportLeftovers } from './teardown.ts';
 import type { RendezvousScope } from './types.ts';
 
 export { EXIT };
@@ -57,7 +58,8 @@ exit codes: 0 every pairing as expected · 1 some pairing differs from its expec
             3 an agent or the harness failed (cell "error") ·
             4 the teardown could not remove everything (it says what, and how to clean up)`;
 
-const positiveInt = (name: string, value: string | undefined, max = 999_999_999) => wholeNumber(name, value, 1, max);
+/** A whole-number option of the run, parsed within the bounds the library checks too. */
+const runNumber = (key: keyof typeof RUN_LIMITS, value: string | undefined) => wholeNumber(RUN_LIMITS[key].option, value, RUN_LIMITS[key].min, RUN_LIMITS[key].max);
 
 /** The scenario command's options (--help and --version come with parseCommandLine). */
 const OPTIONS = {
@@ -104,10 +106,10 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(positionals.length ? `give one scenario, not ${positionals.length}: ${positionals.join(' ')}` : `which scenario? give a name or a scenario file (your own go in ./scenarios/; known: ${listScenarios().join(', ')})`);
   }
   const options: RunScenarioOptions = {
-    tries: positiveInt('tries', o.tries, 1000),
-    timeoutMs: wholeNumber('timeout', o.timeout, 50, 600_000),
-    jobs: positiveInt('jobs', o.jobs, MAX_JOBS),
-    internetHops: wholeNumber('internet-hops', o['internet-hops'], 0, 64),
+    tries: runNumber('tries', o.tries),
+    timeoutMs: runNumber('timeoutMs', o.timeout),
+    jobs: runNumber('jobs', o.jobs),
+    internetHops: runNumber('internetHops', o['internet-hops']),
     observe: o.observe === true,
     out: o.out,
     pcap: o.pcap ?? false,
@@ -157,8 +159,7 @@ main(process.argv.slice(2)).then(
     const code = exitCodeOf(e);
     if (e instanceof LeftoverError) {
       // what could not be removed, one line each, and how to remove it; then the run's own failure
-      for (const x of e.errors) process.stderr.write(`natmatrix: ${x.message}: ${(x.cause as Error | undefined)?.message ?? ''}\n`);
-      process.stderr.write(`natmatrix: the teardown is incomplete; remove what is left with: sudo npm run clean${e.runId ? ` -- ${e.runId}` : ''}\n`);
+      reportLeftovers(e.errors, e.runId);
       if (e.cause) process.stderr.write(`natmatrix: the run had failed: ${(e.cause as Error).message}\n`);
     } else if (code === EXIT.usage) {
       process.stderr.write(`natmatrix: ${(e as Error).message}\n`);

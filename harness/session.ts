@@ -60,9 +60,19 @@ export interface PreparedRun {
   observe: boolean;
 }
 
-const intOption = (name: string, value: number | undefined, min: number, max: number): number | undefined => {
+/** The whole-number options of a run: their command-line names and bounds, for the command (which
+ * parses them from text) and the library (which checks the numbers it is given) alike. */
+export const RUN_LIMITS = {
+  tries: { option: 'tries', min: 1, max: 1000 },
+  timeoutMs: { option: 'timeout', min: 50, max: 600_000 },
+  jobs: { option: 'jobs', min: 1, max: MAX_JOBS },
+  internetHops: { option: 'internet-hops', min: 0, max: 64 },
+} as const;
+
+const intOption = (key: keyof typeof RUN_LIMITS, value: number | undefined): number | undefined => {
+  const { option, min, max } = RUN_LIMITS[key];
   if (value === undefined) return undefined;
-  if (!Number.isSafeInteger(value) || value < min || value > max) throw new UsageError(`${name} must be a whole number from ${min} to ${max}, not ${value}`);
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw new UsageError(`${option} must be a whole number from ${min} to ${max}, not ${value}`);
   return value;
 };
 
@@ -105,11 +115,11 @@ export async function prepareRun(scenario: string | ScenarioInput | Scenario, o:
   const s: Scenario = { ...loaded, agents: chosenAgents(loaded, o.agents ?? [], o.rendezvousAgent, o.rendezvousScope) };
   const observe = o.observe === true || s.observe;
   const p = plan(s, {
-    tries: intOption('tries', o.tries, 1, 1000),
-    timeoutMs: intOption('timeout', o.timeoutMs, 50, 600_000),
-    jobs: intOption('jobs', o.jobs, 1, MAX_JOBS),
+    tries: intOption('tries', o.tries),
+    timeoutMs: intOption('timeoutMs', o.timeoutMs),
+    jobs: intOption('jobs', o.jobs),
     observe,
-    internetHops: intOption('internet-hops', o.internetHops, 0, 64),
+    internetHops: intOption('internetHops', o.internetHops),
   });
   checkOutOption(o.out);
   return { scenario: s, plan: p, observe };
