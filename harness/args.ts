@@ -126,8 +126,8 @@ export function helpOrVersion(argv: readonly string[], help: string): boolean {
   return false;
 }
 
-/** Set by the natmatrix command (harness/natmatrix.mjs): the command as the user typed it, e.g.
- * "natmatrix scenario symmetric-vs-cone --tries 1". */
+/** Set by the natmatrix command (harness/natmatrix.mjs): the command as the user typed it, as words,
+ * e.g. ["natmatrix", "scenario", "symmetric-vs-cone", "--tries", "1"]. */
 const TYPED = Symbol.for('natmatrix.typed');
 
 const shellWord = (w: string) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`);
@@ -139,7 +139,7 @@ const shellWord = (w: string) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace
  */
 export function howTo(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv): { again: () => string; setup: () => string } {
   const typed = (globalThis as Record<symbol, unknown>)[TYPED];
-  if (typeof typed === 'string') return { again: () => `sudo npx ${typed}`, setup: () => 'sudo npx natmatrix setup' };
+  if (Array.isArray(typed)) return { again: () => `sudo npx ${typed.map(String).map(shellWord).join(' ')}`, setup: () => 'sudo npx natmatrix setup' };
   const script = env.npm_lifecycle_event;
   if (script) {
     const args = argv.slice(2).map(shellWord).join(' ');

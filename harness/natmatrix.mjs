@@ -15,7 +15,7 @@ const COMMANDS = {
   clean: ['clean.ts', 'remove leftover nmx-* namespaces and their processes'],
   shell: ['shell.ts', 'a shell (or one command) inside a node of a lab kept with --keep'],
   bench: ['bench.ts', 'time whole scenario runs against the targets'],
-  setup: ['setup.sh', 'install the OS packages natmatrix needs (apt-get), then npm ci in natmatrix\'s folder'],
+  setup: ['setup.sh', 'install the OS packages natmatrix needs (apt-get); in a checkout, then npm ci'],
 };
 const HELP = `usage: natmatrix <command> [args]      (every command takes --help)
 
@@ -58,7 +58,7 @@ if (built) {
   register();
 }
 process.argv = [process.argv[0], file, ...rest];
-// the command as the user typed it, for hints ("run it with sudo: sudo npx natmatrix …"); under npm in
-// natmatrix's own folder the hint is the npm script the user ran
-if (!(process.env.npm_lifecycle_event && process.cwd() === here('..').replace(/\/$/, ''))) globalThis[Symbol.for('natmatrix.typed')] = ['natmatrix', command, ...rest].map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
+// the command as the user typed it, for hints ("run it with sudo: sudo npx natmatrix …", args.ts);
+// under npm in natmatrix's own folder the hint is the npm script the user ran
+if (!(process.env.npm_lifecycle_event && process.cwd() === here('..').replace(/\/$/, ''))) globalThis[Symbol.for('natmatrix.typed')] = ['natmatrix', command, ...rest];
 await import(file);

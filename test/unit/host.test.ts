@@ -42,9 +42,9 @@ test('hints name the command the way the user ran it: the natmatrix command, an 
     t.is(npm.setup(), 'sudo npm run setup');
     const plain = howTo({}, ['/usr/bin/node', 'harness/cli.ts', 'dmz']);
     t.is(plain.again(), 'sudo /usr/bin/node harness/cli.ts dmz');
-    g[key] = 'natmatrix classify symmetric';
+    g[key] = ['natmatrix', 'classify', 'symmetric', 'a b'];
     const bin = howTo({ npm_lifecycle_event: 'test' }, ['node', 'x']);
-    t.is(bin.again(), 'sudo npx natmatrix classify symmetric');
+    t.is(bin.again(), "sudo npx natmatrix classify symmetric 'a b'");
     t.is(bin.setup(), 'sudo npx natmatrix setup');
   } finally {
     if (before === undefined) delete g[key];
