@@ -123,12 +123,15 @@ export function hiddenBy(dir: string): string | null {
   return null;
 }
 
+/** The folder a path stands for: itself when it is a folder, else the folder holding it. */
+const folderOf = (path: string): string => (statSync(path).isDirectory() ? path : path.slice(0, path.lastIndexOf('/')) || '/');
+
 /**
  * Why the agent user cannot use `file` once its folder is shown to it (the folder itself closed, the
  * file not readable, an executable not executable by others), or null when it can.
  */
 export function unusable(file: string, executed: boolean): string | null {
-  const dir = statSync(file).isDirectory() ? file : file.slice(0, file.lastIndexOf('/')) || '/';
+  const dir = folderOf(file);
   const d = statSync(dir);
   if (!othersMay(d, constants.S_IXOTH)) return `${dir} is closed to other users (mode ${(d.mode & 0o777).toString(8)})`;
   const st = statSync(file);
@@ -170,7 +173,7 @@ export function reveals(agent: string, argvs: string[][], home?: string, cwd = p
             `open it to other users (chmod o+rX), or declare "privileged": true for the agent`,
         );
       }
-      const dir = statSync(arg).isDirectory() ? arg : arg.slice(0, arg.lastIndexOf('/')) || '/';
+      const dir = folderOf(arg);
       dirs.add(home && within(dir, home) ? home : dir);
     });
   }
