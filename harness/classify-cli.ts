@@ -9,9 +9,9 @@ import { classifyOnLab, renderClassification } from './classify.ts';
 import { exitCodeOf } from './errors.ts';
 import { preflight } from './host.ts';
 import { buildTopology } from './lab.ts';
-import { findNat, knownNats, NAT_TYPES, type NatType } from './nat.ts';
+import { findNat, NAT_TYPES, type NatType } from './nat.ts';
 import { topologyPlan } from './plan.ts';
-import { natSuggestion, UsageError } from './scenario.ts';
+import { unknownNatMessage, UsageError } from './scenario.ts';
 import { reportLeftovers, Teardown, unwindOnSignals } from './teardown.ts';
 
 const HELP = `usage: natmatrix classify [NAT…] [--json] [--out DIR]      (npm run classify -- [NAT…] [options])
@@ -35,7 +35,7 @@ async function main(): Promise<number> {
   if (!parsed) return 0;
   const { values, positionals } = parsed;
   const types: NatType[] = positionals.length
-    ? positionals.map((n) => findNat(n) ?? (() => { throw new UsageError(`unknown NAT type "${n}"${natSuggestion(n)} (known: ${knownNats()})`); })())
+    ? positionals.map((n) => findNat(n) ?? (() => { throw new UsageError(unknownNatMessage(n)); })())
     : [...NAT_TYPES];
   preflight();
   const outDir = values.out !== undefined ? fromUser(values.out) : mkdtempSync(join(tmpdir(), 'natmatrix-classify-'));

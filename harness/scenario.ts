@@ -37,11 +37,15 @@ export function natSuggestion(name: string): string {
   return parts.length === 1 ? didYouMean(parts[0]!, natSpellings()) : '';
 }
 
+/** The one line for a NAT type name natmatrix does not know (`where`: e.g. " for a"): what it was
+ * probably meant to be, and the known ones. */
+export function unknownNatMessage(name: string, where = ''): string {
+  const hint = name.includes('+') ? '; a double NAT is "home+carrier", two known types other than dmz' : '';
+  return `unknown NAT type "${name}"${where}${natSuggestion(name)} (known: ${knownNats()}${hint})`;
+}
+
 const natName = z.string().superRefine((name, ctx) => {
-  if (name !== SAME_SITE && !findNat(name)) {
-    const hint = name.includes('+') ? '; a double NAT is "home+carrier", two known types other than dmz' : '';
-    ctx.addIssue({ code: 'custom', message: `unknown NAT type "${name}"${natSuggestion(name)} (known: ${knownNats()}${hint})` });
-  }
+  if (name !== SAME_SITE && !findNat(name)) ctx.addIssue({ code: 'custom', message: unknownNatMessage(name) });
 });
 
 

@@ -19,8 +19,8 @@
 // the host's root namespace), TEST-NET addresses only, run-scoped names, every resource's undo
 // registered the moment it exists, and the teardown on dispose, on a failed build and on SIGINT,
 // SIGTERM and SIGHUP. Processes spawned into the lab are ended (their whole process group) with it.
-import { findNat, knownNats, type NatType } from './nat.ts';
-import { DEFAULT_INTERNET_HOPS, natSuggestion } from './scenario.ts';
+import { findNat, type NatType } from './nat.ts';
+import { DEFAULT_INTERNET_HOPS, unknownNatMessage } from './scenario.ts';
 import { EXIT, LeftoverError, UsageError } from './errors.ts';
 import { preflight } from './host.ts';
 import { buildTopology } from './lab.ts';
@@ -105,7 +105,7 @@ export interface NatLab extends AsyncDisposable {
 
 function natOf(name: string, side: 'a' | 'b'): NatType {
   const nat = findNat(name);
-  if (!nat) throw new UsageError(`unknown NAT type "${name}" for ${side}${natSuggestion(name)} (known: ${knownNats()})`);
+  if (!nat) throw new UsageError(unknownNatMessage(name, ` for ${side}`));
   return nat;
 }
 
