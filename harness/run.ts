@@ -212,7 +212,11 @@ export function judgeCells(plan: Pick<Plan, 'attempts' | 'agents'>, attempts: At
   const planned = new Map<number, PlannedAttempt>();
   for (const t of plan.attempts) if (!planned.has(t.cell)) planned.set(t.cell, t);
   const tries = new Map<number, Attempt[]>();
-  for (const t of attempts) tries.set(t.cell, [...(tries.get(t.cell) ?? []), t]);
+  for (const t of attempts) {
+    const own = tries.get(t.cell);
+    if (own) own.push(t);
+    else tries.set(t.cell, [t]);
+  }
   return [...planned.values()]
     .sort((x, y) => x.cell - y.cell)
     .map((first) => {
