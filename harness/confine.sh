@@ -86,7 +86,8 @@ if [ -n "${NMX_SPAWNED_AT_MS:-}" ]; then
   export NMX_SPAWNED_AT_MS=${now:0:${#now}-3}
 fi
 printf '[natmatrix-init: agent started]\n' >&2
-PATH=$agent_path "$setpriv" --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all -- "$@" &
+# (bash gives a background job /dev/null for stdin; the agent gets ours: a serving agent reads its tries there)
+PATH=$agent_path "$setpriv" --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all -- "$@" <&0 &
 child=$!
 while :; do
   wait "$child"

@@ -7,7 +7,7 @@
 //   node --import tsx harness/contract.ts > agents/contract.json
 // A unit test fails when the file and this module drift apart.
 import { z } from 'zod';
-import { CONTRACT_VERSION, EXIT_CODE, PEER_ENV, type PeerEnv, type PeerVariable, RELAY_ENV, type RelayEnv, RENDEZVOUS_ENV, type RendezvousEnv } from '../agents/sdk/contract.ts';
+import { CONTRACT_VERSION, EXIT_CODE, PEER_ENV, SERVE, type PeerEnv, type PeerVariable, RELAY_ENV, type RelayEnv, RENDEZVOUS_ENV, type RendezvousEnv } from '../agents/sdk/contract.ts';
 import { verdictSchema } from './judge.ts';
 import { agentFieldsSchema, MANIFEST_FILE } from './manifest.ts';
 
@@ -38,9 +38,21 @@ export function contractJson(): object {
         '.js / .mjs / .cjs': 'run with the harness\'s node',
         'anything else': 'executed directly; it must be executable (chmod +x) and carry a shebang',
       },
-      stdin: '/dev/null',
+      stdin: '/dev/null (a serving agent: its tries, see serve)',
       processTree: 'the agent is its whole process tree: every signal goes to its process group; processes of the group still running when the agent ends are ended (and named in the try\'s notes), and anything left in the host\'s namespace (a daemon that left the group) is ended before the next try. A wrapper must pass SIGTERM on to what it starts (exec it, or trap and forward).',
       deadline: 'NMX_DEADLINE_MS after start the harness sends SIGTERM to the process group, SIGKILL 300 ms later, and stops reading output pipes held by anyone else 500 ms after that; a killed agent makes the try an error. Window timing: NMX_WAIT_MS + N × NMX_TIMEOUT_MS + 1500 ms (N: steps of the strategy, 1 without one); budget timing: NMX_BUDGET_MS + 1500 ms; plus NMX_HOLD_MS + NMX_TIMEOUT_MS when holding',
+    },
+    serve: {
+      when: 'the manifest says "serve": true (optional; one process per try stays the default): the harness starts the peer once per host of a lane and hands it every try there',
+      start: `the peer starts with ${SERVE.env}=1, NMX_ROLE and NMX_RUN (the try's variables come per try), confined as any agent, and prints ${SERVE.ready} on stdout once it reads stdin (within 10 s)`,
+      try: 'harness → stdin, one line: {"try":"<id>","env":{every NMX_* variable a one-shot peer of this try gets; NMX_SPAWNED_AT_MS = when the line was sent}}',
+      reply: 'agent → stdout, one line per try: {"try":"<id>","exit":<the exit code a one-shot peer would end with>,"verdict":{the verdict, as a one-shot peer prints it}}; exit 2 with no verdict for a bad environment',
+      stop: 'harness → stdin: {"stop":"<id>"} ends that try early (verdict rules a, b, either); the agent answers {"try":"<id>","exit":143} once it closed what the try opened',
+      end: 'stdin closes: no more tries, exit 0',
+      stderr: 'free-form logs; what arrives while a try runs is that try\'s <role>.stderr, all of it serve/<agent>-<node>.stderr',
+      cleanState: 'a try starts from clean state: new sockets on NMX_LOCAL_PORT, no timer or state of an earlier try',
+      failures: 'no reply by the try\'s deadline (NMX_DEADLINE_MS after the try line), a process that ends mid-try, or any stdout line that is not the try\'s reply: the try is an error, the process group is ended and awaited, and the host\'s next try starts a new process',
+      sdk: 'natmatrix/agent runPeer(read, handler): one-shot or serving as the harness started it; handler(config, AbortSignal) → AgentResult',
     },
     peer: {
       environment: PEER_ENV,

@@ -52,6 +52,7 @@ function agentState(x: AgentExit, hardDeadlineMs: number): AgentState {
   const who = `agent ${x.role}`;
   const tail = x.stderrTail ? ` (stderr: ${clip(x.stderrTail.split('\n').filter(Boolean).at(-1) ?? '')})` : '';
   if (x.timedOut) return { kind: 'error', reason: `${who} hung: still running at the ${hardDeadlineMs} ms deadline, killed` };
+  if (x.problem) return { kind: 'error', reason: `${who} ${x.problem}${tail}` };
   if (x.signal) return { kind: 'error', reason: `${who} was killed by ${x.signal}${tail}` };
   if (x.exitCode !== 0 && x.exitCode !== 1) {
     return { kind: 'error', reason: `${who} crashed: exit code ${x.exitCode}${x.verdict?.reason ? `: ${x.verdict.reason}` : tail}` };

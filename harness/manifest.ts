@@ -68,6 +68,9 @@ export const agentFieldsSchema = z
     /** run as root, unconfined, in the node (raw sockets, its own nft rules, …): the report says so.
      * Default false: an unprivileged user with no capabilities, in its own PID and mount namespaces */
     privileged: z.boolean().optional(),
+    /** one process per host serves every try (stdin/stdout lines: the contract's SERVE); default
+     * false: a process per try */
+    serve: z.boolean().optional(),
   })
   .strict()
   .superRefine((m, ctx) => {
@@ -107,6 +110,8 @@ export interface AgentSpec {
   model: ExpectationModel | null;
   /** runs as root, unconfined (declared); false: confined (confine.ts) */
   privileged: boolean;
+  /** one process per host serves every try (serve.ts); false: a process per try */
+  serve: boolean;
 }
 
 /** What a scenario (or the command line) sets for all of its agents, below what an agent declares. */
@@ -171,6 +176,7 @@ export function specOf(fields: AgentFields, dir: string, source: string, default
     install: fields.install ?? null,
     model: fields.expect ?? null,
     privileged: fields.privileged ?? false,
+    serve: fields.serve ?? false,
   };
 }
 

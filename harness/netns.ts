@@ -84,7 +84,7 @@ export async function listNamespaces(prefix = NS_PREFIX): Promise<string[]> {
  * command name: one pass over /proc comparing namespace inodes, as `ip netns pids` does, without a
  * process per namespace. Only processes natmatrix started (or their descendants) live in its namespaces.
  */
-export function processesIn(names: string[]): Map<string, Array<{ pid: number; name: string }>> {
+export function processesIn(names: string[], spareGroups?: ReadonlySet<number>): Map<string, Array<{ pid: number; name: string }>> {
   names.forEach(assertOurs);
   const byInode = new Map<string, string>();
   const found = new Map<string, Array<{ pid: number; name: string }>>(names.map((n) => [n, []]));
@@ -105,18 +105,22 @@ export function processesIn(names: string[]): Map<string, Array<{ pid: number; n
       continue; // gone, or a kernel thread
     }
     const ns = byInode.get(link);
-    if (ns !== undefined) found.get(ns)!.push({ pid, name: procStat(pid)?.name ?? '?' });
+    if (ns === undefined) continue;
+    const stat = procStat(pid);
+    if (stat && spareGroups?.has(stat.pgrp)) continue;
+    found.get(ns)!.push({ pid, name: stat?.name ?? '?' });
   }
   return found;
 }
 
 /**
  * End every process left in our namespaces `names`: SIGTERM, then SIGKILL whatever is alive after
- * `graceMs`. Returns what it found. Before a namespace is deleted this must run, or a leftover process
+ * `graceMs`, sparing the process groups `spareGroups` (agents that serve many tries: serve.ts). Returns
+ * what it found. Before a namespace is deleted this must run, or a leftover process
  * keeps the deleted namespace alive where nothing can find it any more.
  */
-export async function sweepNamespaces(names: string[], graceMs = 300): Promise<Array<{ ns: string; pid: number; name: string }>> {
-  const found = [...processesIn(names)].flatMap(([ns, procs]) => procs.map((p) => ({ ns, ...p })));
+export async function sweepNamespaces(names: string[], graceMs = 300, spareGroups?: ReadonlySet<number>): Promise<Array<{ ns: string; pid: number; name: string }>> {
+  const found = [...processesIn(names, spareGroups)].flatMap(([ns, procs]) => procs.map((p) => ({ ns, ...p })));
   if (found.length) await endPids(found.map((p) => p.pid), graceMs);
   return found;
 }

@@ -129,40 +129,71 @@ export interface JobsChoice {
   why: string;
 }
 
+/** Agents that serve many tries (manifest "serve"): the tries' punch window, for chooseJobs. */
+export interface Serving {
+  windowMs: number;
+}
+
+/** What a connecting try of a serving agent keeps its lane busy for (pairing, punching; measured). */
+const SERVED_TRY_MS = 50;
+
 /**
- * How many lanes to run at once, from the machine's cores and memory. Busy lanes (tries that connect:
- * two agents starting, CPU-bound) get `perCore` per core, 2 for the shipped agents, fewer for agents
- * whose manifest declares a higher start cost. A try expected to fail idles through its window, so it may take a lane of its own, but never more idle lanes than busy ones:
- * agent start-ups then saturate the cores whatever the idle tries do. Tries that hold their path idle
- * for seconds (holdMs), long beside a start-up: each may take a lane. At most half the available memory
- * in lanes of LANE_MEMORY_BYTES, and never more than 32.
+ * How many lanes to run at once, from the machine's cores and memory.
  *
- * Measured on 2 cores (this machine, one run each, wall): full-matrix ×3 (75 tries, 9 failing) 35.6 s at 4
+ * Agents started per try: busy lanes (tries that connect: two agents starting, CPU-bound) get `perCore`
+ * per core, 2 for the shipped agents' start cost, fewer for agents whose manifest declares a higher one.
+ * A try expected to fail idles through its window, so it may take a lane of its own, but never more idle
+ * lanes than busy ones: agent start-ups then saturate the cores whatever the idle tries do.
+ *
+ * Agents that serve many tries (`serving`): a try costs little CPU, a lane costs its build and its two
+ * agents' start-ups once, so lanes are worth what they overlap of the tries' latency. The run's lane
+ * time is estimated (a failing try idles its window, a connecting one SERVED_TRY_MS) and spread over
+ * √(that many seconds) lanes, at least one per core: the fewest lanes for which starting another costs
+ * about what it saves.
+ *
+ * Either way tries that hold their path idle for seconds (holdMs) may each take a lane, and lanes take
+ * at most half the available memory (LANE_MEMORY_BYTES each), never more than 32.
+ *
+ * Measured on 2 cores, wall. One process per try: full-matrix ×3 (75 tries, 9 failing) 35.6 s at 4
  * lanes, 29.8 s at 8, 31.5 s at 16, 35.4 s at 32; rfc4787-grid ×2 (162 tries) 65.7 s at 4, 70.6 s at 8,
- * 71.6 s at 12, 77.3 s at 16, 82.1 s at 32. Earlier: symmetric-vs-cone 1.7 s at 4–5 lanes, 2.5 s at 9.
+ * 82.1 s at 32. Serving agents: full-matrix ×1 (25 tries, 3 failing) 4.4 s at 2 lanes, 4.7 s at 4, 6.6 s
+ * at 8; ×5 (125 tries) 8.5 s at 2, 6.4 s at 4, 7.2 s at 8, 12.2 s at 16; rfc4787-grid ×2 (162 tries, 48
+ * failing) 14.8 s at 3, 11.8 s at 4, 9.7 s at 6, 9.4 s at 8, 10.5 s at 12, 12.1 s at 16.
  */
-export function chooseJobs(attempts: PlannedAttempt[], cpus: number, holding = false, startCostMs = DEFAULT_START_COST_MS, freeMemoryBytes = Infinity): JobsChoice {
+export function chooseJobs(attempts: PlannedAttempt[], cpus: number, holding = false, startCostMs = DEFAULT_START_COST_MS, freeMemoryBytes = Infinity, serving: Serving | null = null): JobsChoice {
   // a try that holds its path (holdMs) idles through the hold whatever its outcome
   const idle = holding ? attempts.length : attempts.filter((a) => a.expected === 'failed').length;
+  const byMemory = Number.isFinite(freeMemoryBytes) ? Math.max(1, Math.floor((freeMemoryBytes / 2) / LANE_MEMORY_BYTES)) : Infinity;
+  const caps = (lanes: number, why: string[]): JobsChoice => {
+    const jobs = Math.max(1, Math.min(attempts.length, lanes, byMemory, 32));
+    const limits = [
+      ...why,
+      ...(Number.isFinite(byMemory) ? [`memory allows ${byMemory} (${Math.round(freeMemoryBytes / 2 ** 20)} MiB available, lanes may use half, ${LANE_MEMORY_BYTES / 2 ** 20} MiB each)`] : []),
+      ...(jobs === attempts.length ? [`capped at the ${attempts.length} tries`] : jobs === 32 ? ['capped at 32'] : []),
+    ];
+    return { jobs, why: limits.join(', ') };
+  };
+  if (serving && !holding) {
+    // anything but a direct path idles through a window (a relayed try through its failed steps')
+    const slow = attempts.filter((a) => a.expected !== 'direct').length;
+    const laneSeconds = (slow * serving.windowMs + (attempts.length - slow) * SERVED_TRY_MS) / 1000;
+    const lanes = Math.max(cpus, Math.ceil(Math.sqrt(laneSeconds)));
+    return caps(lanes, [`${lanes} for agents that serve their tries (√ of ~${Math.round(laneSeconds)} s of tries: ${slow} of ${attempts.length} expected to take up to their ${serving.windowMs} ms window; at least 1 per core × ${cpus} cores)`]);
+  }
   // agents that cost more CPU to start than the shipped ones keep fewer lanes per core busy
   const perCore = Math.min(4, Math.max(1, (2 * DEFAULT_START_COST_MS) / startCostMs));
   const busy = Math.max(1, Math.round(perCore * cpus));
   // a held path idles for seconds, long beside a start-up: every holding try may have its lane
   const idleLanes = holding ? idle : Math.min(idle, busy);
-  const byMemory = Number.isFinite(freeMemoryBytes) ? Math.max(1, Math.floor((freeMemoryBytes / 2) / LANE_MEMORY_BYTES)) : Infinity;
-  const jobs = Math.max(1, Math.min(attempts.length, busy + idleLanes, byMemory, 32));
-  const limits = [
+  return caps(busy + idleLanes, [
     `${busy} busy (${perCore} per core × ${cpus} cores)`,
     `+ ${idleLanes} for tries expected to idle (${idle} of ${attempts.length}${holding ? ', holding their paths' : '; at most as many as busy'})`,
-    ...(Number.isFinite(byMemory) ? [`memory allows ${byMemory} (${Math.round(freeMemoryBytes / 2 ** 20)} MiB available, lanes may use half, ${LANE_MEMORY_BYTES / 2 ** 20} MiB each)`] : []),
-    ...(jobs === attempts.length ? [`capped at the ${attempts.length} tries`] : jobs === 32 ? ['capped at 32'] : []),
-  ];
-  return { jobs, why: limits.join(', ') };
+  ]);
 }
 
 /** The default number of lanes (chooseJobs without the reason). */
-export function defaultJobs(attempts: PlannedAttempt[], cpus: number, holding = false, startCostMs = DEFAULT_START_COST_MS, freeMemoryBytes = Infinity): number {
-  return chooseJobs(attempts, cpus, holding, startCostMs, freeMemoryBytes).jobs;
+export function defaultJobs(attempts: PlannedAttempt[], cpus: number, holding = false, startCostMs = DEFAULT_START_COST_MS, freeMemoryBytes = Infinity, serving: Serving | null = null): number {
+  return chooseJobs(attempts, cpus, holding, startCostMs, freeMemoryBytes, serving).jobs;
 }
 
 /** How many NAT layers each side's sites have (2 when any of its types is a double NAT), and whether
@@ -260,13 +291,25 @@ export function plan(scenario: Scenario, opts: PlanOptions = {}): Plan {
   // Pairings expected to fail cost a whole punch window: start them first so they overlap the rest.
   attempts.sort((x, y) => Number(x.expected === 'direct') - Number(y.expected === 'direct') || x.cell - y.cell || x.try - y.try);
   const cost = attempts.reduce((sum, x) => sum + scenario.agents[x.agent]!.startCostMs, 0) / Math.max(1, attempts.length);
-  const chosen = opts.jobs === undefined ? chooseJobs(attempts, opts.cpus ?? availableParallelism(), scenario.holdMs > 0, cost, opts.freeMemoryBytes ?? (opts.cpus === undefined ? freemem() : Infinity)) : null;
+  // lanes sized for serving agents when every agent of the run serves (a window per strategy step)
+  const serving = scenario.agents.every((x) => x.serve) ? { windowMs: timeoutMs * Math.max(...scenario.agents.map((x) => x.strategy?.length ?? 1)) } : null;
+  const chosen = opts.jobs === undefined ? chooseJobs(attempts, opts.cpus ?? availableParallelism(), scenario.holdMs > 0, cost, opts.freeMemoryBytes ?? (opts.cpus === undefined ? freemem() : Infinity), serving) : null;
   const jobs = Math.min(opts.jobs ?? chosen!.jobs, attempts.length, MAX_JOBS);
   if (jobs < 1) throw new Error('jobs must be at least 1');
   const { holdMs, keepaliveMs } = scenario;
   const internetHops = opts.internetHops ?? scenario.internetHops;
   const jobsWhy = chosen ? chosen.why : `--jobs ${opts.jobs}${opts.jobs! > jobs ? `, capped at the ${jobs} tries` : ''}`;
   return { ...topologyPlan(scenario.name, jobs, runId, layersOf(scenario)), agents: scenario.agents.length, internetHops, attempts, tries, timeoutMs, holdMs, keepaliveMs, jobs, jobsWhy };
+}
+
+/** The hosts of a lane: where its agents run. */
+export function laneHosts(lane: Lane): string[] {
+  return [lane.a.host, lane.b.host, ...[lane.a.host2, lane.b.host2].flatMap((h) => (h ? [h.ns] : []))];
+}
+
+/** The routers of a lane (each side's, and its home router on a two-layer side). */
+export function laneRouters(lane: Lane): string[] {
+  return [lane.a, lane.b].flatMap((s) => [s.router, ...(s.inner ? [s.inner.router] : [])]);
 }
 
 /** Every namespace the plan creates. */

@@ -15,6 +15,11 @@ import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 
 export interface ProcOptions {
   input?: string;
+  /** keep stdin open as a pipe (Proc.stdin) instead of /dev/null or `input`: a server fed line by line */
+  keepStdin?: boolean;
+  /** keep stdout/stderr in memory for the result (default true); false: only the files and callbacks
+   * get them (a long-lived process), and maxBuffer does not apply */
+  collect?: boolean;
   /** added to the inherited environment */
   env?: Record<string, string>;
   /** SIGTERM after this long, SIGKILL `killGraceMs` later; the result says timedOut */
@@ -61,6 +66,8 @@ export interface ProcResult {
 
 export interface Proc {
   pid: number | undefined;
+  /** with `keepStdin`: the process's stdin (errors are ignored: it may exit without reading) */
+  stdin?: NodeJS.WritableStream;
   done: Promise<ProcResult>;
   /** End the process (its whole group with `group`) now: `signal`, then SIGKILL after `killGraceMs`.
    * Resolves once it is gone. Safe to call after it ended. */
@@ -186,7 +193,7 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
     return { pid: undefined, done: Promise.resolve(result), stop: () => Promise.resolve() };
   }
   const child = spawn(file, args, {
-    stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    stdio: [opts.input === undefined && !opts.keepStdin ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     env: opts.env ? { ...process.env, ...opts.env } : process.env,
     // setsid(): the child leads a new session and process group, so -pid signals its whole tree
     detached: opts.group === true,
@@ -213,7 +220,7 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
       received += chunk.length;
       file?.write(chunk);
       onChunk?.(chunk);
-      if (overflow) return;
+      if (overflow || opts.collect === false) return;
       if (size + chunk.length > max) {
         // keep what fits, as evidence of what the process was printing
         parts.push(chunk.slice(0, max - size));
@@ -248,9 +255,9 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
     }
     opts.onStderr?.(chunk);
   });
-  if (opts.input !== undefined) {
+  if (opts.input !== undefined || opts.keepStdin) {
     child.stdin!.on('error', () => {}); // the child may exit without reading
-    child.stdin!.end(opts.input);
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
   }
   let timers: NodeJS.Timeout[] = [];
   const terminate = (sig: NodeJS.Signals) => {
@@ -316,7 +323,7 @@ export function startProc(file: string, args: string[], opts: ProcOptions = {}):
     if (!exited) terminate(sig);
     await done;
   };
-  return { pid: child.pid, done, stop };
+  return { pid: child.pid, ...(opts.keepStdin ? { stdin: child.stdin! } : {}), done, stop };
 }
 
 export class CommandError extends Error {

@@ -14,8 +14,9 @@ import { judgeCell, judgeTry, readVerdict } from './judge.ts';
 import type { Lab } from './lab.ts';
 import type { AgentSpec, ServiceName } from './manifest.ts';
 import { sweepNamespaces } from './netns.ts';
-import { partnerViews, type Lane, type Plan, type PlannedAttempt, type Side } from './plan.ts';
-import { resetRouter, snapshotRouter, startCapture } from './router.ts';
+import { laneHosts, laneRouters, partnerViews, type Lane, type Plan, type PlannedAttempt, type Side } from './plan.ts';
+import { resetRouter, RouterHelpers, snapshotRouter, startCapture } from './router.ts';
+import { AgentServer, ServerPool } from './serve.ts';
 import { Rendezvous, startRelay, startStunTurn, type RendezvousLease } from './services.ts';
 import { startTracked } from './supervise.ts';
 import type { Teardown } from './teardown.ts';
@@ -80,6 +81,10 @@ interface RunContext {
   pcap: boolean;
   /** the run's services' problems (a dead relay): tries of agents that use them become errors */
   serviceProblems: (agent: AgentSpec) => string | null;
+  /** the processes of agents that serve many tries, by agent and host */
+  servers: ServerPool;
+  /** the routers' helpers (resets and snapshots without a spawn per try) */
+  routers: RouterHelpers;
 }
 
 interface Peer {
@@ -140,6 +145,71 @@ function startPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv
   };
 }
 
+/** A peer of an agent that serves many tries (serve.ts): its host's server runs the try. */
+function servePeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv: RendezvousLease | null, run: AgentRun, ctx: RunContext): Peer {
+  const rel = relative(ctx.outDir, dir);
+  const stdout = join(rel, `${side.role}.stdout`);
+  const stderr = join(rel, `${side.role}.stderr`);
+  const { spec } = run.agent;
+  const cmd = run.agent.peer[side.role];
+  const started = performance.now();
+  const launch = peerLaunch({ side, peer, att, rendezvous: rdv?.address ?? null, secret: ctx.secret, plan: ctx.plan, spec, hardMs: run.hardMs, serviceEnv: run.serviceEnv, confine: run.agent.confine });
+  const server = ctx.servers.get(run.index, side.host, (restarts) => {
+    mkdirSync(join(ctx.outDir, 'serve'), { recursive: true });
+    // serve/<agent>-<node>.stderr: what the server logged outside its tries too (.2, .3, … after a restart)
+    const node = side.host.slice(side.host.lastIndexOf('-') + 1);
+    const logFile = join(ctx.outDir, 'serve', `${safe(spec.name)}-${node}${restarts ? `.${restarts + 1}` : ''}.stderr`);
+    const base: PeerEnv = { NMX_ROLE: side.role, NMX_RUN: ctx.plan.runId };
+    return new AgentServer(side.host, cmd, { env: base as Record<string, string>, confine: launch.confine, logFile, label: `agent ${spec.name} serving ${side.host}`, teardown: ctx.teardown });
+  });
+  let stopped = false;
+  let stopTry = () => {};
+  const exit = (x: Partial<AgentExit>): AgentExit => ({
+    role: side.role, exitCode: null, signal: null, timedOut: false, stopped, durationMs: Math.round(performance.now() - started),
+    verdict: null, verdictProblem: null, leftover: [], stderrTail: '', stdout, stderr, ...x,
+  });
+  const done = (async (): Promise<AgentExit> => {
+    try {
+      await server.ready;
+    } catch (cause) {
+      const why = (cause as Error).message;
+      writeFileSync(join(ctx.outDir, stderr), `${why}
+`);
+      writeFileSync(join(ctx.outDir, stdout), '');
+      return exit({ problem: `could not start serving: ${why}`, stderrTail: why });
+    }
+    // the try's clock starts now, as a one-shot agent's starts when its confinement is in place
+    const env: PeerEnv = { ...launch.env, NMX_SPAWNED_AT_MS: String(Date.now()) };
+    const t = server.runTry(`${att.session}/${side.role}`, env, run.hardMs);
+    stopTry = t.stop;
+    if (stopped) t.stop();
+    const r = await t.done;
+    const escaped = await sweepNamespaces([side.host], 300, ctx.servers.groupsOn(side.host));
+    writeFileSync(join(ctx.outDir, stdout), r.replyLine ? `${r.replyLine}\n` : '');
+    writeFileSync(join(ctx.outDir, stderr), r.stderr);
+    const read = r.reply?.verdict === undefined ? { verdict: null, problem: r.reply ? 'replied with no verdict' : null } : readVerdict(JSON.stringify(r.reply.verdict));
+    return exit({
+      exitCode: r.reply?.exit ?? r.ended?.exitCode ?? null,
+      signal: r.ended?.signal ?? (r.timedOut ? 'SIGTERM' : null),
+      timedOut: r.timedOut,
+      verdict: read.verdict,
+      verdictProblem: read.problem,
+      ...(r.problem && !r.timedOut ? { problem: r.problem } : {}),
+      leftover: escaped.map((p) => p.name),
+      stderrTail: tail(r.stderr),
+    });
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      stopTry();
+      await done.catch(() => {});
+    },
+    done,
+    stopped: () => stopped,
+  };
+}
+
 /** Side B of a same-site pairing: the second host behind side A's router. */
 function sameSitePeer(a: Side): Side {
   if (!a.host2) throw new RunError('a same-site pairing needs a second host on side A (plan it with a "same-site" column)');
@@ -171,10 +241,11 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, run: AgentRun, ctx: R
     // same site: B is the second host behind A's router, and B's own router sits this try out
     const sideB: Side = att.sameSite ? sameSitePeer(lane.a) : lane.b;
     const routers = att.sameSite ? [lane.a] : [lane.a, lane.b];
-    await Promise.all([resetRouter(lane.a, att.natA), ...(att.sameSite ? [] : [resetRouter(lane.b, att.natB)])]);
+    await Promise.all([resetRouter(lane.a, att.natA, ctx.routers), ...(att.sameSite ? [] : [resetRouter(lane.b, att.natB, ctx.routers)])]);
     const captures = ctx.pcap ? await Promise.all(routers.flatMap((s) => [s.wanIf, s.lanIf].map((dev) => startCapture(s, dev, dir, ctx.teardown)))) : [];
-    const pa = startPeer(lane.a, sideB, att, dir, rdv, run, ctx);
-    const pb = startPeer(sideB, lane.a, att, dir, rdv, run, ctx);
+    const start = run.agent.spec.serve ? servePeer : startPeer;
+    const pa = start(lane.a, sideB, att, dir, rdv, run, ctx);
+    const pb = start(sideB, lane.a, att, dir, rdv, run, ctx);
     // the side that decides has spoken: the other need not wait out its budget
     const rule = run.agent.spec.verdict;
     const endOther = (other: Peer) => () => void other.stop();
@@ -194,7 +265,7 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, run: AgentRun, ctx: R
     if (after && !connected) verdict = { ...verdict, outcome: 'error', reason: `${after}; ${verdict.reason}` };
     // evidence for everything but a plain direct path (a relayed try shows why it was not direct)
     if (verdict.outcome !== 'direct') {
-      await Promise.all(routers.map((s) => snapshotRouter(s, dir)));
+      await Promise.all(routers.map((s) => snapshotRouter(s, dir, ctx.routers)));
       // a per-try rendezvous logs into the try folder already
       if (rdv && !rdv.log.startsWith(evidence)) keepRendezvousLines(att.session, rdv.log, ctx.outDir, dir);
     }
@@ -251,6 +322,8 @@ export async function runAttempts(lab: Lab, agents: RunnableAgent[], teardown: T
     teardown,
     pcap: opts.pcap ?? false,
     serviceProblems: (spec) => (spec.services.includes('relay') ? (relay?.problem() ?? null) : null),
+    servers: new ServerPool(),
+    routers: new RouterHelpers(join(opts.outDir, 'rulesets'), teardown),
   };
 
   const queue = [...plan.attempts];
@@ -274,8 +347,11 @@ export async function runAttempts(lab: Lab, agents: RunnableAgent[], teardown: T
         attempts.push(result);
         opts.onAttempt?.(attempts.length, plan.attempts.length, result);
       }
+      // the lane is done: its serving agents and router helpers may go
+      await Promise.all([ctx.servers.close(laneHosts(lane)), ctx.routers.close(laneRouters(lane))]);
     }),
   );
+  await Promise.all([ctx.servers.close(), ctx.routers.close()]);
 
   const cells = judgeCells(plan, attempts, agents.map((x) => x.spec.name));
   const drops = await lab.bridgeDrops().catch(() => ({ crossLane: {}, lowTtl: 0 }));

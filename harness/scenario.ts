@@ -18,10 +18,12 @@ export { UsageError };
 /** natmatrix's own folder (harness/package.ts) */
 export const ROOT = PACKAGE_DIR;
 export const SCENARIO_DIR = resolve(ROOT, 'scenarios');
-/** The agent of a scenario that names none: the shipped UDP hole puncher and its rendezvous. */
+/** The agent of a scenario that names none: the shipped UDP hole puncher and its rendezvous, one
+ * process per host serving every try (as its manifest says). */
 export const DEFAULT_AGENT = {
   peer: resolve(ROOT, 'agents/udp-punch/peer.ts'),
   rendezvous: resolve(ROOT, 'agents/udp-punch/rendezvous.ts'),
+  serve: true,
 };
 
 /** How many routers the internet bridge stands for by default: real NATs are rarely closer than this,
@@ -62,7 +64,7 @@ export const scenarioSchema = z
     /** while holding, the agents send a keepalive this often (0: none) */
     keepaliveMs: z.number().int().min(0).max(600_000).default(0),
     /** the agent: peer and rendezvous executables, or a path to a manifest (or to a peer executable) */
-    agent: z.union([z.object({ peer: z.string().min(1), rendezvous: z.string().min(1) }).strict(), z.string().min(1)], { error: 'the path of an agent manifest (or peer executable), or { "peer": path, "rendezvous": path }' }).optional(),
+    agent: z.union([z.object({ peer: z.string().min(1), rendezvous: z.string().min(1), serve: z.boolean().optional() }).strict(), z.string().min(1)], { error: 'the path of an agent manifest (or peer executable), or { "peer": path, "rendezvous": path, "serve"?: boolean }' }).optional(),
     /** several agents, run side by side on the same routers: name → manifest path, or manifest fields */
     agents: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'agent names: lower-case letters, digits and dashes'), z.union([z.string().min(1), agentFieldsSchema])).optional(),
     /** run services the agents get (NMX_STUN…, NMX_TURN…, NMX_RELAY…) */
@@ -209,7 +211,7 @@ export function parseScenario(raw: unknown, file: string): Scenario {
   } else if (typeof agent === 'string') {
     specs = [agentFromPath(resolve(dir, agent), agentDefaults)];
   } else {
-    specs = [specOf({ peer: legacy ? legacy.peer : DEFAULT_AGENT.peer }, legacy ? dir : ROOT, file, agentDefaults)];
+    specs = [specOf(legacy ? { peer: legacy.peer, ...(legacy.serve === undefined ? {} : { serve: legacy.serve }) } : { peer: DEFAULT_AGENT.peer, serve: DEFAULT_AGENT.serve }, legacy ? dir : ROOT, file, agentDefaults)];
   }
   checkAgentNames(specs);
   return { ...rest, file, agents: specs, agentDefaults };

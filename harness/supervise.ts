@@ -40,6 +40,7 @@ export function startTracked(ns: string, argv: string[], opts: TrackedOptions, t
   const release = pid === undefined ? () => {} : teardown.push(`stop ${label} (pid ${pid} and its process group)`, () => proc.stop());
   return {
     pid,
+    ...(proc.stdin ? { stdin: proc.stdin } : {}),
     stop: proc.stop,
     done: proc.done.then((r) => {
       release();

@@ -70,6 +70,9 @@ export interface AgentExit {
   verdict: AgentVerdict | null;
   /** why the verdict could not be read (garbage, missing line), if so */
   verdictProblem: string | null;
+  /** a serving agent (serve.ts) that broke its protocol during the try: started no server, printed
+   * something other than the try's reply, ended mid-try. The try is an error */
+  problem?: string;
   /** names of the agent's processes still running when it ended (its children, daemons it started):
    * the harness ended them */
   leftover: string[];

@@ -19,7 +19,7 @@ export default defineScenario({
   b: CLASSIC_TYPES,
   tries: 2,
   timeoutMs: 1000,
-  agent: { peer: '../agents/fallback/peer.ts', rendezvous: '../agents/fallback/rendezvous.ts' },
+  agent: { peer: '../agents/fallback/peer.ts', rendezvous: '../agents/fallback/rendezvous.ts', serve: true },
   strategy: ['direct-udp', 'direct-tcp', 'relayed'],
   relay: true,
   expectModel: 'fallback',

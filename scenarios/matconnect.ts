@@ -17,7 +17,7 @@ export default defineScenario({
   b: ['cloud-eip'],
   tries: 3,
   timeoutMs: 600,
-  agent: { peer: '../agents/matconnect/peer.ts', rendezvous: '../agents/udp-punch/rendezvous.ts' },
+  agent: { peer: '../agents/matconnect/peer.ts', rendezvous: '../agents/udp-punch/rendezvous.ts', serve: true },
   strategy: ['plain-udp', 'matconnect'],
   expect: { 'cloud-eip': { 'cloud-eip': 'matconnect' } },
 });

@@ -12,7 +12,7 @@ export default defineScenario({
   b: ['full-cone', 'symmetric'],
   tries: 2,
   timeoutMs: 600,
-  agent: { peer: '../agents/udp-punch/peer.ts', rendezvous: '../agents/udp-punch/rogue-rendezvous.ts' },
+  agent: { peer: '../agents/udp-punch/peer.ts', rendezvous: '../agents/udp-punch/rogue-rendezvous.ts', serve: true },
   expect: {
     'full-cone': { 'full-cone': 'direct', symmetric: 'direct' },
     'port-restricted': { 'full-cone': 'direct', symmetric: 'failed' },

@@ -14,6 +14,6 @@ export default defineScenario({
   b: CLASSIC_TYPES,
   tries: 3,
   timeoutMs: 1500,
-  agent: { peer: '../agents/tcp-punch/peer.ts', rendezvous: '../agents/tcp-punch/rendezvous.ts' },
+  agent: { peer: '../agents/tcp-punch/peer.ts', rendezvous: '../agents/tcp-punch/rendezvous.ts', serve: true },
   expectModel: 'tcp-punch',
 });

@@ -20,25 +20,24 @@
 //   {"ok":true,"path":"relayed","peer":"203.0.113.10:12101","timeToDirectMs":8.1,
 //    "steps":[{"path":"direct-udp","ok":false,"ms":612,"reason":"…"},{"path":"direct-tcp",…},{"path":"relayed","ok":true,"ms":9}]}
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { dialRelay, openRelayListener, type RelayListener } from '../relay/client.ts';
 import { helloOver, punchTcp, tcpRendezvous } from '../tcp-punch/punch.ts';
 import {
   type AgentResult,
-  configOrExit,
   connected,
   type Endpoint,
   envEndpoint,
   EnvError,
   type Env,
-  exitOnSignals,
   failed,
   formatEndpoint,
   makeLogger,
   type PeerConfig,
   readPeerConfig,
   ReplayGuard,
-  report,
   round1,
+  runPeer,
   type Step,
 } from '../sdk/index.ts';
 import { punchUdp } from '../udp-punch/punch.ts';
@@ -75,7 +74,7 @@ function readConfig(env: Env): FallbackConfig {
 }
 
 /** The relay step: b listens on the relay, a dials it; both prove the peer with a signed hello. */
-function viaRelay(cfg: FallbackConfig, relay: RelayAccess): Promise<AgentResult> {
+function viaRelay(cfg: FallbackConfig, relay: RelayAccess, signal: AbortSignal): Promise<AgentResult> {
   const log = makeLogger(cfg.role);
   const session = `${cfg.session}/relay`;
   const replay = new ReplayGuard();
@@ -83,15 +82,20 @@ function viaRelay(cfg: FallbackConfig, relay: RelayAccess): Promise<AgentResult>
   return new Promise((resolve) => {
     let finished = false;
     let listener: RelayListener | null = null;
+    let dialled: Socket | null = null;
     let publicText = '';
     let window: NodeJS.Timeout | undefined;
+    const onAbort = () => fail('stopped by the harness');
     const finish = (r: AgentResult) => {
       if (finished) return;
       finished = true;
       clearTimeout(window);
+      signal.removeEventListener('abort', onAbort);
       listener?.close();
+      dialled?.destroy();
       resolve(r);
     };
+    signal.addEventListener('abort', onAbort, { once: true });
     const fail = (reason: string) => finish(failed(reason));
     const proven = (peer: string) => (via: 'ping' | 'pong') => {
       const ms = round1(performance.now() - started);
@@ -115,17 +119,20 @@ function viaRelay(cfg: FallbackConfig, relay: RelayAccess): Promise<AgentResult>
       }).then(
         (l) => {
           listener = l;
+          if (finished) return l.close();
           publicText = formatEndpoint(l.publicListener);
           log(`relay listener ${publicText}; announcing it to a`);
-          return tcpRendezvous(cfg, { session, declare: l.publicListener }, replay).then(arm);
+          return tcpRendezvous(cfg, { session, declare: l.publicListener, signal }, replay).then(arm);
         },
       ).catch((e: Error) => fail(`relay step: ${e.message}`));
     } else {
-      tcpRendezvous(cfg, { session }, replay)
+      tcpRendezvous(cfg, { session, signal }, replay)
         .then((ep) => {
           arm();
           log(`b listens on the relay at ${formatEndpoint(ep)}; dialling`);
           return dialRelay(ep, relay.ca).then((sock) => {
+            dialled = sock;
+            if (finished) return void sock.destroy();
             sock.on('error', (e) => log(`relayed connection: ${e.message}`));
             helloOver(sock, cfg, session, replay, (via) => (sock.end(), proven(formatEndpoint(ep))(via)));
           });
@@ -135,14 +142,13 @@ function viaRelay(cfg: FallbackConfig, relay: RelayAccess): Promise<AgentResult>
   });
 }
 
-async function main(): Promise<void> {
-  const cfg = configOrExit(readConfig, 'peer');
+/** The strategy, step by step: each runs only when the one before failed cleanly. */
+async function fallback(cfg: FallbackConfig, signal: AbortSignal): Promise<AgentResult> {
   const log = makeLogger(cfg.role);
-  exitOnSignals(log);
   const chain: Array<[string, () => Promise<AgentResult>]> = [
-    ['direct-udp', () => punchUdp({ ...cfg, waitMs: Math.min(cfg.waitMs, UDP_WAIT_MS) })],
-    ['direct-tcp', () => punchTcp(cfg, `${cfg.session}/tcp`)],
-    ...(cfg.relay ? [['relayed', () => viaRelay(cfg, cfg.relay!)] as [string, () => Promise<AgentResult>]] : []),
+    ['direct-udp', () => punchUdp({ ...cfg, waitMs: Math.min(cfg.waitMs, UDP_WAIT_MS) }, signal)],
+    ['direct-tcp', () => punchTcp(cfg, `${cfg.session}/tcp`, signal)],
+    ...(cfg.relay ? [['relayed', () => viaRelay(cfg, cfg.relay!, signal)] as [string, () => Promise<AgentResult>]] : []),
   ];
   const steps: Step[] = [];
   let last: AgentResult | null = null;
@@ -153,12 +159,12 @@ async function main(): Promise<void> {
     const ok = last.code === 0;
     steps.push({ path, ok, ms: round1(performance.now() - t0), ...(ok ? {} : { reason: last.verdict.reason ?? null }) });
     // a success ends the chain; so does a fault (exit code other than 0/1): the harness must see it
-    if (last.code !== 1) break;
+    if (last.code !== 1 || signal.aborted) break;
     log(`${path} failed: ${String(last.verdict.reason)}`);
   }
   const reasons = steps.map((s) => `${String(s.path)}: ${String(s.reason)}`).join('; ');
   const verdict = last!.code === 1 ? { ...last!.verdict, reason: `every step failed — ${reasons}` } : last!.verdict;
-  report({ verdict: { ...verdict, steps }, code: last!.code });
+  return { verdict: { ...verdict, steps }, code: last!.code };
 }
 
-void main();
+runPeer(readConfig, fallback);

@@ -57,14 +57,12 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import {
   type AgentResult,
-  configOrExit,
   connected,
   type Endpoint,
   type Env,
   EnvError,
   envEndpoint,
   envIPv4,
-  exitOnSignals,
   failed,
   fault,
   formatEndpoint,
@@ -77,7 +75,7 @@ import {
   quote,
   readPeerConfig,
   ReplayGuard,
-  report,
+  runPeer,
   round1,
   sign,
   type Step,
@@ -220,12 +218,13 @@ interface ServerStep {
   pongsSent: number;
 }
 
-function main(): void {
-  const cfg = configOrExit(readMatconnectConfig, 'matconnect');
-  run(cfg);
+/** One try: resolves once it connected or failed (or `signal` aborted it), its socket closed and no
+ * timer left behind (a serving process runs the next try). */
+export function matconnect(cfg: MatconnectConfig, signal?: AbortSignal): Promise<AgentResult> {
+  return new Promise((resolve) => run(cfg, resolve, signal));
 }
 
-function run(cfg: MatconnectConfig): void {
+function run(cfg: MatconnectConfig, done: (r: AgentResult) => void, signal?: AbortSignal): void {
   const log = makeLogger(cfg.role);
   const peerRole = otherRole(cfg.role);
   const isClient = cfg.role === 'a';
@@ -251,14 +250,17 @@ function run(cfg: MatconnectConfig): void {
   let pingTimer: NodeJS.Timeout | undefined;
   let stepTimer: NodeJS.Timeout | undefined;
   let deadlineTimer: NodeJS.Timeout | undefined;
+  const closeTimers = new Set<NodeJS.Timeout>();
   const clearTimers = (): void => {
     clearInterval(pingTimer);
     clearTimeout(stepTimer);
     clearTimeout(deadlineTimer);
+    for (const t of closeTimers) clearTimeout(t);
   };
 
   /** Sign a message and send it, headered (matconnect: header + `ep` in the signed body) or plain. */
   const send = (t: MessageType, to: Endpoint, headered: boolean, onSent?: () => void): void => {
+    if (phase === 'finished') return;
     const msg: Message = { t, s: cfg.session, r: cfg.role, ts: Date.now(), n: ++seq };
     if (headered) msg.ep = formatEndpoint(selfPublic);
     const signed = sign(msg, cfg.secret);
@@ -288,8 +290,10 @@ function run(cfg: MatconnectConfig): void {
     } catch {
       // already closed
     }
-    report(result);
+    signal?.removeEventListener('abort', onAbort);
+    done(result);
   };
+  const onAbort = (): void => finish(failed('stopped by the harness'));
 
   const stepsJson = (): Step[] => {
     if (isClient) {
@@ -380,7 +384,7 @@ function run(cfg: MatconnectConfig): void {
       stats.closesSent++;
       const last = sent >= CLOSE_COUNT;
       send('close', cfg.peerPublic, path === 'matconnect', last ? () => succeed(path, src, ttd) : undefined);
-      if (!last) setTimeout(sendClose, CLOSE_INTERVAL_MS);
+      if (!last) closeTimers.add(setTimeout(sendClose, CLOSE_INTERVAL_MS));
     };
     sendClose();
   };
@@ -501,8 +505,8 @@ function run(cfg: MatconnectConfig): void {
     log(`socket error: ${err.message}`);
   });
 
-  exitOnSignals(log);
-
+  if (signal?.aborted) return onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
   sock.bind({ port: cfg.localPort, address: '0.0.0.0', exclusive: true }, () => {
     bound = true;
     if (phase !== 'binding') return;
@@ -540,4 +544,4 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) main();
+if (isEntryPoint()) runPeer(readMatconnectConfig, matconnect, 'matconnect');

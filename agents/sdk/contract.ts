@@ -62,10 +62,43 @@ export const RELAY_ENV = {
 export type RelayVariable = keyof typeof RELAY_ENV;
 export type RelayEnv = Record<RelayVariable, string>;
 
+/**
+ * Serving many tries from one process (a manifest's `"serve": true`; agents/sdk/serve.ts implements the
+ * agent's side, harness/serve.ts the harness's). The harness starts the peer once per host of a lane
+ * with SERVE.env set to "1" (and NMX_ROLE, NMX_RUN), waits for the ready line on stdout, then per try
+ * writes one line to its stdin and reads one line from its stdout:
+ *
+ *   stdin   {"try":"<id>","env":{"NMX_SESSION":…, every variable of PEER_ENV a one-shot peer gets}}
+ *   stdout  {"try":"<id>","exit":<the exit code a one-shot peer would end with>,"verdict":{…}}
+ *   stdin   {"stop":"<id>"}     end that try early: answered {"try":"<id>","exit":143} (no verdict)
+ *
+ * Closing stdin means "no more tries": the agent exits 0. Stderr is free-form; what arrives while a try
+ * runs is that try's evidence. A try must start from clean state: new sockets, nothing of the last try.
+ */
+export const SERVE = {
+  env: 'NMX_SERVE',
+  ready: '{"ready":true}',
+} as const;
+
+/** A try, as the harness writes it to a serving agent's stdin. */
+export interface ServeTry {
+  try: string;
+  env: PeerEnv;
+}
+
+/** A try's end, as a serving agent writes it to stdout. */
+export interface ServeReply {
+  try: string;
+  exit: number;
+  verdict?: Verdict;
+}
+
 /** Version 2: process trees, verdict rules, budget timing, rendezvous scopes, STUN/TURN, manifests, peer checks.
  * Version 3: agents run confined (unprivileged, own PID and mount namespaces) unless privileged; the
- * relay's credential, per-client limit and reverse tokens. */
-export const CONTRACT_VERSION = 3;
+ * relay's credential, per-client limit and reverse tokens.
+ * Version 4: agents that serve many tries from one process (SERVE), optional; one process per try stays
+ * the default. */
+export const CONTRACT_VERSION = 4;
 
 /** A peer's exit codes. The contract defines 0 and 1; any other code is a fault (the try is an
  * error): the SDK uses 2 for a bad environment, 3 for other faults (a socket that cannot be bound), and

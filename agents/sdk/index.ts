@@ -24,6 +24,9 @@ export {
   type RendezvousEnv,
   type RendezvousVariable,
   type Role,
+  SERVE,
+  type ServeReply,
+  type ServeTry,
   type Step,
   type Verdict,
 } from './contract.ts';
@@ -50,6 +53,7 @@ export {
 } from './env.ts';
 export { type Logger, makeLogger, quote, round1, stamp } from './log.ts';
 export { type AgentResult, type ConnectedFields, connected, exitOnSignals, failed, fault, report } from './verdict.ts';
+export { parseServeLine, type PeerHandler, runPeer, STOP_GRACE_MS } from './serve.ts';
 export {
   isValidSession,
   MAX_DATAGRAM_BYTES,

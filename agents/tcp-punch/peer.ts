@@ -1,7 +1,5 @@
 // TCP peer (entry point): see punch.ts.
-import { configOrExit, exitOnSignals, makeLogger, readPeerConfig, report } from '../sdk/index.ts';
+import { readPeerConfig, runPeer } from '../sdk/index.ts';
 import { punchTcp } from './punch.ts';
 
-const cfg = configOrExit(readPeerConfig, 'peer');
-exitOnSignals(makeLogger(cfg.role));
-void punchTcp(cfg).then(report);
+runPeer(readPeerConfig, (cfg, signal) => punchTcp(cfg, cfg.session, signal));

@@ -38,6 +38,8 @@ export interface TcpRendezvousOptions {
   localPort?: number;
   /** an endpoint to announce instead of the observed one (the relay step: the relay's public listener) */
   declare?: Endpoint;
+  /** aborting it closes the connection and rejects */
+  signal?: AbortSignal;
 }
 
 /**
@@ -48,10 +50,16 @@ export function tcpRendezvous(cfg: PeerConfig, o: TcpRendezvousOptions, replay: 
   const log = makeLogger(cfg.role);
   return new Promise((resolve, reject) => {
     const rdv = net.connect({ host: cfg.rendezvous.address, port: cfg.rendezvous.port, localAddress: '0.0.0.0', ...(o.localPort !== undefined ? { localPort: o.localPort } : {}) });
-    const timer = setTimeout(() => {
+    const end = (why: string) => {
+      clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
       rdv.destroy();
-      reject(new Error(`the rendezvous did not pair us within ${cfg.waitMs} ms`));
-    }, cfg.waitMs);
+      if (why) reject(new Error(why));
+    };
+    const timer = setTimeout(() => end(`the rendezvous did not pair us within ${cfg.waitMs} ms`), cfg.waitMs);
+    const onAbort = () => end('stopped by the harness');
+    if (o.signal?.aborted) return end('stopped by the harness');
+    o.signal?.addEventListener('abort', onAbort, { once: true });
     let text = '';
     rdv.on('connect', () => {
       const reg = { t: 'reg' as const, s: o.session, r: cfg.role, ts: Date.now(), n: 1, ...(o.declare ? { ep: formatEndpoint(o.declare) } : {}) };
@@ -68,8 +76,7 @@ export function tcpRendezvous(cfg: PeerConfig, o: TcpRendezvousOptions, replay: 
         log(`drop rendezvous line: ${res.ok ? `unexpected ${res.msg.t}` : res.reason}`);
         return;
       }
-      rdv.destroy();
-      clearTimeout(timer);
+      end('');
       resolve(parseEndpoint(res.msg.ep));
     });
   });
@@ -118,21 +125,27 @@ export function helloOver(sock: net.Socket, cfg: PeerConfig, session: string, re
  * The rendezvous closes its connections first, so the punching port is free for the listener (libuv
  * binds with SO_REUSEADDR).
  */
-export function punchTcp(cfg: PeerConfig, session = cfg.session): Promise<AgentResult> {
+export function punchTcp(cfg: PeerConfig, session = cfg.session, signal?: AbortSignal): Promise<AgentResult> {
   const log = makeLogger(cfg.role);
   const peerRole = otherRole(cfg.role);
   const replay = new ReplayGuard();
   const started = performance.now();
   return new Promise((resolve) => {
     let finished = false;
+    /** closes what the punching phases opened (a serving process runs the next try on the same port) */
+    let cleanup = () => {};
+    const onAbort = () => finish(failed('stopped by the harness'));
     const finish = (result: AgentResult) => {
       if (finished) return;
       finished = true;
+      signal?.removeEventListener('abort', onAbort);
+      cleanup();
       resolve(result);
     };
+    signal?.addEventListener('abort', onAbort, { once: true });
 
     // 1. learn the peer's TCP endpoint from the rendezvous, from our punching port
-    tcpRendezvous(cfg, { session, localPort: cfg.localPort }, replay).then(connect, (e: Error) => finish(failed(e.message)));
+    tcpRendezvous(cfg, { session, localPort: cfg.localPort, ...(signal ? { signal } : {}) }, replay).then(connect, (e: Error) => finish(failed(e.message)));
 
     function connect(peer: Endpoint): void {
       const paired = performance.now();
@@ -149,6 +162,12 @@ export function punchTcp(cfg: PeerConfig, session = cfg.session): Promise<AgentR
       let attempts = 0;
       let phase = 0;
       let phaseTimer: NodeJS.Timeout | undefined;
+      cleanup = () => {
+        clearTimeout(phaseTimer);
+        server?.close();
+        for (const s of live) s.destroy();
+      };
+      if (finished) return cleanup();
 
       const proven = (sock: net.Socket, how: string) => (via: 'ping' | 'pong') => {
         const ttd = round1(performance.now() - paired);

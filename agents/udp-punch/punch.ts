@@ -41,14 +41,14 @@ type Phase = 'registering' | 'punching' | 'closing' | 'holding' | 'rechecking' |
 
 /**
  * Punch through with UDP: resolves once the path is confirmed (and held, with NMX_HOLD_MS), or the
- * attempt failed. The socket is closed by then; the caller prints the verdict and exits (the fallback
- * agent goes on to its next step instead).
+ * attempt failed, or `signal` aborted it. The socket is closed and no timer is left by then; the caller
+ * prints the verdict (the fallback agent goes on to its next step instead).
  */
-export function punchUdp(cfg: PeerConfig): Promise<AgentResult> {
-  return new Promise((resolve) => run(cfg, resolve));
+export function punchUdp(cfg: PeerConfig, signal?: AbortSignal): Promise<AgentResult> {
+  return new Promise((resolve) => run(cfg, resolve, signal));
 }
 
-function run(cfg: PeerConfig, done: (r: AgentResult) => void): void {
+function run(cfg: PeerConfig, done: (r: AgentResult) => void, signal?: AbortSignal): void {
   const log = makeLogger(cfg.role);
   const peerRole = otherRole(cfg.role);
   const rdv = cfg.rendezvous;
@@ -86,14 +86,28 @@ function run(cfg: PeerConfig, done: (r: AgentResult) => void): void {
   let pingTimer: NodeJS.Timeout | undefined;
   let windowTimer: NodeJS.Timeout | undefined;
 
+  // every timer of the try, so that finish() leaves none behind (a serving process runs the next try)
+  const timers = new Set<NodeJS.Timeout>();
+  const later = (fn: () => void, ms: number): NodeJS.Timeout => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, ms);
+    timers.add(t);
+    return t;
+  };
+  const every = (fn: () => void, ms: number): NodeJS.Timeout => {
+    const t = setInterval(fn, ms);
+    timers.add(t);
+    return t;
+  };
   const clearTimers = (): void => {
-    clearInterval(regTimer);
-    clearTimeout(waitTimer);
-    clearInterval(pingTimer);
-    clearTimeout(windowTimer);
+    for (const t of timers) clearTimeout(t);
+    timers.clear();
   };
 
   const send = (t: MessageType, to: Endpoint, onSent?: () => void): void => {
+    if (phase === 'finished') return;
     const msg: Message = { t, s: cfg.session, r: cfg.role, ts: Date.now(), n: ++seq };
     sock.send(sign(msg, cfg.secret), to.port, to.address, (err) => {
       if (err) {
@@ -110,6 +124,7 @@ function run(cfg: PeerConfig, done: (r: AgentResult) => void): void {
     if (phase === 'finished') return;
     phase = 'finished';
     clearTimers();
+    signal?.removeEventListener('abort', onAbort);
     log(
       `exit ${result.code}: regs sent ${stats.regsSent}, peer msgs ${stats.peerMsgs}, pings sent ${stats.pingsSent}/recv ${stats.pingsRecv}, ` +
         `pongs sent ${stats.pongsSent}/recv ${stats.pongsRecv}, closes recv ${stats.closesRecv}, dropped ${stats.dropped}, send errors ${stats.sendErrors}`,
@@ -178,8 +193,8 @@ function run(cfg: PeerConfig, done: (r: AgentResult) => void): void {
           (reflexive ? ` (already saw its pings from ${formatEndpoint(reflexive)}; aiming there)` : '') +
           `; punching for up to ${cfg.timeoutMs} ms`,
       );
-      windowTimer = setTimeout(onWindowExpired, cfg.timeoutMs);
-      pingTimer = setInterval(sendPing, PING_INTERVAL_MS);
+      windowTimer = later(onWindowExpired, cfg.timeoutMs);
+      pingTimer = every(sendPing, PING_INTERVAL_MS);
       sendPing();
       return;
     }
@@ -204,7 +219,7 @@ function run(cfg: PeerConfig, done: (r: AgentResult) => void): void {
       const last = sent >= CLOSE_COUNT;
       const done = () => (cfg.holdMs > 0 ? hold(src, ms) : finish(connected({ path: 'direct-udp', peer: peerText, timeToDirectMs: ms })));
       send('close', src, last ? done : undefined);
-      if (!last) setTimeout(sendClose, CLOSE_INTERVAL_MS);
+      if (!last) later(sendClose, CLOSE_INTERVAL_MS);
     };
     sendClose();
   };
@@ -219,17 +234,17 @@ function run(cfg: PeerConfig, done: (r: AgentResult) => void): void {
     const peerText = formatEndpoint(peer);
     const ok = () => finish(connected({ path: 'direct-udp', peer: peerText, timeToDirectMs: ttd, heldMs: cfg.holdMs }));
     log(`holding the path ${cfg.holdMs} ms, ${cfg.keepaliveMs > 0 ? `keepalive every ${cfg.keepaliveMs} ms` : 'no keepalives'}`);
-    const keepalive = cfg.keepaliveMs > 0 ? setInterval(() => send('ping', peer), cfg.keepaliveMs) : null;
-    setTimeout(() => {
+    const keepalive = cfg.keepaliveMs > 0 ? every(() => send('ping', peer), cfg.keepaliveMs) : null;
+    later(() => {
       if (keepalive) clearInterval(keepalive);
       phase = 'rechecking';
       const slack = cfg.role === 'a' ? 0 : 300;
-      const deadline = setTimeout(() => {
+      const deadline = later(() => {
         if (phase === 'rechecking') fail(`the path died: ${cfg.role === 'a' ? 'no pong' : `no probe from ${peerRole}`} within ${cfg.timeoutMs + slack} ms after holding it idle for ${cfg.holdMs} ms`);
       }, cfg.timeoutMs + slack);
       if (cfg.role === 'a') {
         log('probing the held path');
-        const probe = setInterval(() => send('ping', peer), PING_INTERVAL_MS);
+        const probe = every(() => send('ping', peer), PING_INTERVAL_MS);
         send('ping', peer);
         peerOk = () => {
           clearInterval(probe);
@@ -242,7 +257,7 @@ function run(cfg: PeerConfig, done: (r: AgentResult) => void): void {
         peerOk = () => {
           clearTimeout(deadline);
           log('a probe arrived over the held path');
-          setTimeout(ok, 50);
+          later(ok, 50);
         };
       }
       // b confirmed a little after a (on a's first close): it starts listening for probes a little
@@ -332,13 +347,17 @@ function run(cfg: PeerConfig, done: (r: AgentResult) => void): void {
     log(`socket error: ${err.message}`);
   });
 
-  waitTimer = setTimeout(onWaitExpired, cfg.waitMs);
+  // the harness ended the try early
+  const onAbort = (): void => fail('stopped by the harness');
+  if (signal?.aborted) return fail('stopped by the harness');
+  signal?.addEventListener('abort', onAbort, { once: true });
+  waitTimer = later(onWaitExpired, cfg.waitMs);
   sock.bind({ port: cfg.localPort, address: '0.0.0.0', exclusive: true }, () => {
     bound = true;
     if (phase !== 'registering') return;
     const a = sock.address();
     log(`bound ${a.address}:${a.port}; session ${JSON.stringify(cfg.session)}; registering with ${rdvText} every ${REG_INTERVAL_MS} ms`);
-    regTimer = setInterval(sendReg, REG_INTERVAL_MS);
+    regTimer = every(sendReg, REG_INTERVAL_MS);
     sendReg();
   });
 }

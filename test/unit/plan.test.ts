@@ -188,12 +188,31 @@ test('defaultJobs = 2 busy lanes per core + as many idle ones for tries expected
   t.is(defaultJobs(fm1, 2, true), 25);
   // a costly agent keeps fewer lanes busy per core
   t.is(defaultJobs(fm, 2, false, 4 * DEFAULT_START_COST_MS), 2 + 2);
-  // plan uses it when no jobs are given, and says why
-  const p = plan(fullMatrix(3), { runId: RUN, cpus: 2, freeMemoryBytes: 64 * LANE_MEMORY_BYTES });
+  // plan uses it when no jobs are given, and says why (for an agent started per try)
+  const perTry = fullMatrix(3);
+  perTry.agents = perTry.agents.map((x) => ({ ...x, serve: false }));
+  const p = plan(perTry, { runId: RUN, cpus: 2, freeMemoryBytes: 64 * LANE_MEMORY_BYTES });
   t.is(p.jobs, 8);
   t.regex(p.jobsWhy ?? '', /^4 busy \(2 per core × 2 cores\), \+ 4 for tries expected to idle \(9 of 75; at most as many as busy\), memory allows 32 /);
   t.regex(plan(fullMatrix(3), { runId: RUN, jobs: 200 }).jobsWhy ?? '', /^--jobs 200, capped at the 75 tries$/);
   t.is(chooseJobs(fm1, 16).why.endsWith('capped at the 25 tries'), true);
+});
+
+test('lanes for agents that serve their tries: √ of the run\'s lane time in seconds, at least one per core', (t) => {
+  const serving = { windowMs: 600 };
+  const fm = plan(fullMatrix(3), { runId: RUN, cpus: 1 }).attempts; // 9 failing × 0.6 s + 66 × 0.05 s = 8.7 s
+  t.is(defaultJobs(fm, 2, false, undefined, Infinity, serving), 3);
+  t.is(defaultJobs(fm, 1, false, undefined, Infinity, serving), 3);
+  t.is(defaultJobs(fm, 6, false, undefined, Infinity, serving), 6, 'at least one per core');
+  const fm5 = plan(fullMatrix(5), { runId: RUN, cpus: 1 }).attempts; // 15 × 0.6 + 110 × 0.05 = 14.5 s
+  t.is(defaultJobs(fm5, 2, false, undefined, Infinity, serving), 4);
+  t.is(defaultJobs(fm, 2, false, undefined, Infinity, { windowMs: 10_000 }), 10, 'longer windows: more lanes (9 × 10 + 3.3 = 93.3 s)');
+  t.is(defaultJobs(fm, 2, false, undefined, 4 * LANE_MEMORY_BYTES, serving), 2, 'memory still caps');
+  t.is(defaultJobs(fm, 2, true, undefined, Infinity, serving), 32, 'holding tries each take a lane');
+  // the shipped default agent serves: plan sizes its lanes so, and says why
+  const p = plan(fullMatrix(3), { runId: RUN, cpus: 2, freeMemoryBytes: 64 * LANE_MEMORY_BYTES });
+  t.is(p.jobs, 3);
+  t.regex(p.jobsWhy ?? '', /^3 for agents that serve their tries \(√ of ~9 s of tries: 9 of 75 expected to take up to their 600 ms window; at least 1 per core × 2 cores\)/);
 });
 
 test('run ids are validated', (t) => {

@@ -43,10 +43,10 @@ test.after.always(async () => {
 });
 
 /** The one agent of a scenario, as peer and rendezvous files (the shape scenarios spell it in). */
-function agentOf(s: Scenario): { peer: string; rendezvous: string | null } {
+function agentOf(s: Scenario): { peer: string; rendezvous: string | null; serve: boolean } {
   t_one(s);
   const x = s.agents[0]!;
-  return { peer: x.peer.a, rendezvous: x.rendezvous };
+  return { peer: x.peer.a, rendezvous: x.rendezvous, serve: x.serve };
 }
 function t_one(s: Scenario): void {
   if (s.agents.length !== 1) throw new Error(`${s.name} has ${s.agents.length} agents`);
@@ -135,9 +135,12 @@ test('given tries and timeoutMs are kept', (t) => {
 
 test('agent paths resolve relative to the scenario file folder', (t) => {
   const s = parseScenario({ ...base(), agent: { peer: './bin/peer.ts', rendezvous: '../shared/rdv.mjs' } }, '/srv/lab/scenarios/x.ts');
-  t.deepEqual(agentOf(s), { peer: '/srv/lab/scenarios/bin/peer.ts', rendezvous: '/srv/lab/shared/rdv.mjs' });
+  t.deepEqual(agentOf(s), { peer: '/srv/lab/scenarios/bin/peer.ts', rendezvous: '/srv/lab/shared/rdv.mjs', serve: false });
   const abs = parseScenario({ ...base(), agent: { peer: '/opt/p.js', rendezvous: 'r.js' } }, '/srv/y.json');
-  t.deepEqual(agentOf(abs), { peer: '/opt/p.js', rendezvous: '/srv/r.js' });
+  t.deepEqual(agentOf(abs), { peer: '/opt/p.js', rendezvous: '/srv/r.js', serve: false });
+  const served = parseScenario({ ...base(), agent: { peer: '/opt/p.js', rendezvous: 'r.js', serve: true } }, '/srv/y.json');
+  t.deepEqual(agentOf(served), { peer: '/opt/p.js', rendezvous: '/srv/r.js', serve: true });
+  t.throws(() => parseScenario({ ...base(), agent: { peer: '/opt/p.js', rendezvous: 'r.js', serve: 'yes' } }, '/srv/y.json'), { message: /agent/ });
 });
 
 test('aliases and any letter case are accepted as NAT names', (t) => {
@@ -329,7 +332,7 @@ test('loadScenario: a .ts file with a plain default export loads, agent paths re
   t.is(s.file, file);
   t.is(s.tries, 2);
   t.is(s.timeoutMs, 1000);
-  t.deepEqual(agentOf(s), { peer: join(tmp, 'agent/peer.ts'), rendezvous: join(tmp, 'agent/rdv.ts') });
+  t.deepEqual(agentOf(s), { peer: join(tmp, 'agent/peer.ts'), rendezvous: join(tmp, 'agent/rdv.ts'), serve: false });
 });
 
 test('loadScenario: a .json file loads and is validated', async (t) => {
