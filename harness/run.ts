@@ -145,8 +145,19 @@ function startPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv
   };
 }
 
-/** A peer of an agent that serves many tries (serve.ts): its host's server runs the try. */
-function servePeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv: RendezvousLease | null, run: AgentRun, ctx: RunContext): Peer {
+/** A count-down both peers of a try arrive at: `all` resolves when both have. */
+function barrier(n: number): { arrive: () => void; all: Promise<void> } {
+  let open = () => {};
+  const all = new Promise<void>((resolve) => (open = resolve));
+  return { arrive: () => --n === 0 && open(), all };
+}
+
+/**
+ * A peer of an agent that serves many tries (serve.ts): its host's server runs the try. Both peers'
+ * tries are sent once both servers are ready (`both`): a server's start-up (a lane's first try, or a
+ * restart) must not give one side a head start the other's pairing wait does not cover.
+ */
+function servePeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv: RendezvousLease | null, run: AgentRun, ctx: RunContext, both: ReturnType<typeof barrier>): Peer {
   const rel = relative(ctx.outDir, dir);
   const stdout = join(rel, `${side.role}.stdout`);
   const stderr = join(rel, `${side.role}.stderr`);
@@ -154,7 +165,7 @@ function servePeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv
   const cmd = run.agent.peer[side.role];
   const started = performance.now();
   const launch = peerLaunch({ side, peer, att, rendezvous: rdv?.address ?? null, secret: ctx.secret, plan: ctx.plan, spec, hardMs: run.hardMs, serviceEnv: run.serviceEnv, confine: run.agent.confine });
-  const server = ctx.servers.get(run.index, side.host, (restarts) => {
+  const serverFor = () => ctx.servers.get(run.index, side.host, (restarts) => {
     mkdirSync(join(ctx.outDir, 'serve'), { recursive: true });
     // serve/<agent>-<node>.stderr: what the server logged outside its tries too (.2, .3, … after a restart)
     const node = side.host.slice(side.host.lastIndexOf('-') + 1);
@@ -169,8 +180,10 @@ function servePeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv
     verdict: null, verdictProblem: null, leftover: [], stderrTail: '', stdout, stderr, ...x,
   });
   const done = (async (): Promise<AgentExit> => {
+    const server = await serverFor();
     try {
-      await server.ready;
+      await server.ready.finally(() => both.arrive());
+      await both.all;
     } catch (cause) {
       const why = (cause as Error).message;
       writeFileSync(join(ctx.outDir, stderr), `${why}
@@ -243,9 +256,10 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, run: AgentRun, ctx: R
     const routers = att.sameSite ? [lane.a] : [lane.a, lane.b];
     await Promise.all([resetRouter(lane.a, att.natA, ctx.routers), ...(att.sameSite ? [] : [resetRouter(lane.b, att.natB, ctx.routers)])]);
     const captures = ctx.pcap ? await Promise.all(routers.flatMap((s) => [s.wanIf, s.lanIf].map((dev) => startCapture(s, dev, dir, ctx.teardown)))) : [];
+    const both = barrier(2);
     const start = run.agent.spec.serve ? servePeer : startPeer;
-    const pa = start(lane.a, sideB, att, dir, rdv, run, ctx);
-    const pb = start(sideB, lane.a, att, dir, rdv, run, ctx);
+    const pa = start(lane.a, sideB, att, dir, rdv, run, ctx, both);
+    const pb = start(sideB, lane.a, att, dir, rdv, run, ctx, both);
     // the side that decides has spoken: the other need not wait out its budget
     const rule = run.agent.spec.verdict;
     const endOther = (other: Peer) => () => void other.stop();

@@ -156,6 +156,8 @@ export class AgentServer {
       return this.fail(`printed ${clip(text)} instead of the reply to try ${c.id} ({"try":"${c.id}","exit":<code>,"verdict":{…}})`);
     }
     this.settle({ reply: r as ServeReply, replyLine: text, problem: null, timedOut: false, ended: null });
+    // it serves no more (a try left something open): it exits by itself, the next try gets a new one
+    if (r.last === true) void this.close();
   }
 
   /**
@@ -207,11 +209,12 @@ export class ServerPool {
   private readonly started = new Map<string, number>();
 
   /** The server of `agent` on `host`, started with `start` (given how many were started there
-   * before) unless a working one is there. */
-  get(agent: number, host: string, start: (before: number) => AgentServer): AgentServer {
+   * before) unless a working one is there; a new one only once the last is gone (it may hold a port). */
+  async get(agent: number, host: string, start: (before: number) => AgentServer): Promise<AgentServer> {
     const key = `${agent}/${host}`;
     const have = this.servers.get(key);
     if (have && !have.server.broken) return have.server;
+    if (have) await have.server.close();
     const before = this.started.get(key) ?? 0;
     this.started.set(key, before + 1);
     const server = start(before);

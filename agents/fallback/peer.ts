@@ -83,6 +83,8 @@ function viaRelay(cfg: FallbackConfig, relay: RelayAccess, signal: AbortSignal):
     let finished = false;
     let listener: RelayListener | null = null;
     let dialled: Socket | null = null;
+    const accepted = new Set<Socket>();
+    let answered: NodeJS.Timeout | undefined;
     let publicText = '';
     let window: NodeJS.Timeout | undefined;
     const onAbort = () => fail('stopped by the harness');
@@ -91,9 +93,11 @@ function viaRelay(cfg: FallbackConfig, relay: RelayAccess, signal: AbortSignal):
       finished = true;
       clearTimeout(window);
       signal.removeEventListener('abort', onAbort);
-      listener?.close();
+      clearTimeout(answered);
       dialled?.destroy();
-      resolve(r);
+      for (const sock of accepted) sock.destroy();
+      // the try is over once the relay has let go of the listener (nothing of it outlives the try)
+      void (listener?.close() ?? Promise.resolve()).then(() => resolve(r));
     };
     signal.addEventListener('abort', onAbort, { once: true });
     const fail = (reason: string) => finish(failed(reason));
@@ -112,14 +116,16 @@ function viaRelay(cfg: FallbackConfig, relay: RelayAccess, signal: AbortSignal):
         secret: relay.secret,
         log,
         onConnection: (sock) => {
+          if (finished) return void sock.destroy();
+          accepted.add(sock);
           sock.on('error', (e) => log(`relayed connection: ${e.message}`));
           // answer with pong, give it a moment to leave, then finish
-          helloOver(sock, cfg, session, replay, (via) => setTimeout(() => (sock.end(), proven(publicText)(via)), 20));
+          helloOver(sock, cfg, session, replay, (via) => (answered = setTimeout(() => (sock.end(), proven(publicText)(via)), 20)));
         },
       }).then(
         (l) => {
           listener = l;
-          if (finished) return l.close();
+          if (finished) return void l.close();
           publicText = formatEndpoint(l.publicListener);
           log(`relay listener ${publicText}; announcing it to a`);
           return tcpRendezvous(cfg, { session, declare: l.publicListener, signal }, replay).then(arm);

@@ -19,8 +19,9 @@ export interface RelayListener {
   publicListener: Endpoint;
   /** where this listener connects back to for each client */
   reverse: Endpoint;
-  /** close the control connection: the relay releases the pair (live sessions carry on) */
-  close(): void;
+  /** close the control connection: the relay releases the pair (live sessions carry on); resolves once
+   * it is closed (ended by both sides, or destroyed after 1 s) */
+  close(): Promise<void>;
 }
 
 export interface RelayListenerOptions {
@@ -86,6 +87,7 @@ export function openRelayListener(o: RelayListenerOptions): Promise<RelayListene
     let token: string | null = null;
     let opened = false;
     let closing = false;
+    const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
     let buffered = '';
     const timer = setTimeout(() => fail(new Error(`no reverse_token and listener lines within ${timeoutMs} ms`)), timeoutMs);
 
@@ -103,10 +105,12 @@ export function openRelayListener(o: RelayListenerOptions): Promise<RelayListene
         return reverse!;
       },
       close() {
-        if (closing) return;
+        if (closing) return closed;
         closing = true;
         sock.end();
-        setTimeout(() => sock.destroy(), 1000).unref();
+        const late = setTimeout(() => sock.destroy(), 1000);
+        void closed.then(() => clearTimeout(late));
+        return closed;
       },
     };
 

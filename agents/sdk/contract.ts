@@ -72,6 +72,8 @@ export type RelayEnv = Record<RelayVariable, string>;
  *   stdout  {"try":"<id>","exit":<the exit code a one-shot peer would end with>,"verdict":{…}}
  *   stdin   {"stop":"<id>"}     end that try early: answered {"try":"<id>","exit":143} (no verdict)
  *
+ * A reply with "last": true says the process serves no more tries (the SDK says so when a try left a
+ * socket or timer open): it exits, and the harness starts a new one for the host's next try.
  * Closing stdin means "no more tries": the agent exits 0. Stderr is free-form; what arrives while a try
  * runs is that try's evidence. A try must start from clean state: new sockets, nothing of the last try.
  */
@@ -91,6 +93,8 @@ export interface ServeReply {
   try: string;
   exit: number;
   verdict?: Verdict;
+  /** this process serves no more tries: it exits after this reply */
+  last?: boolean;
 }
 
 /** Version 2: process trees, verdict rules, budget timing, rendezvous scopes, STUN/TURN, manifests, peer checks.

@@ -6,9 +6,11 @@
 //
 // The handler gets a try's configuration and an AbortSignal (aborted when the harness ends the try
 // early) and resolves with its AgentResult once everything it opened is closed again: the next try
-// binds the same port. In serve mode a handler that does not settle within STOP_GRACE_MS of its abort,
-// or that throws, ends the process (the harness starts a new one for the next try), so a try never
-// inherits a half-closed one.
+// binds the same port. In serve mode the process makes sure of it: when a try leaves a socket, server
+// or timer open (process.getActiveResourcesInfo() against what was open before the first try), its
+// reply says "last" and the process exits, so the harness starts a new one for the next try; a handler
+// that throws, or does not settle within STOP_GRACE_MS of its abort, ends the process too. A try never
+// inherits anything of the one before.
 import { createInterface } from 'node:readline';
 import { EXIT_CODE, type PeerEnv, SERVE, type ServeReply, type ServeTry } from './contract.ts';
 import { configOrExit, type Env, EnvError } from './env.ts';
@@ -51,10 +53,35 @@ export function parseServeLine(line: string): { try: ServeTry } | { stop: string
   return { bad: `neither a try nor a stop: ${quote(line)}` };
 }
 
+/** Resources that are the process's own, whatever its tries do (stdio, file system requests). */
+const OWN = new Set(['PipeWrap', 'TTYWrap', 'FSReqCallback', 'FSReqPromise', 'WriteWrap', 'ShutdownWrap', 'FileHandle', 'SignalWrap']);
+
+/** Open resources by kind (sockets, servers, timers), without the process's own. */
+function openResources(): Map<string, number> {
+  const count = new Map<string, number>();
+  for (const kind of process.getActiveResourcesInfo()) if (!OWN.has(kind)) count.set(kind, (count.get(kind) ?? 0) + 1);
+  return count;
+}
+
+/**
+ * What is open now beyond `before` ("UDPWrap ×1, Timeout ×2"), or '' when nothing is. A closed handle
+ * stays listed until the event loop went round once or twice: it is given a few turns to go.
+ */
+export async function leftOpen(before: Map<string, number>): Promise<string> {
+  let left = '';
+  for (let turn = 0; turn < 5; turn++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    left = [...openResources()].filter(([kind, n]) => n > (before.get(kind) ?? 0)).map(([kind, n]) => `${kind} ×${n - (before.get(kind) ?? 0)}`).join(', ');
+    if (left === '') return '';
+  }
+  return left;
+}
+
 function serveTries<T>(read: (env: Env) => T, handler: PeerHandler<T>, log: Logger): void {
   const reply = (r: ServeReply) => process.stdout.write(`${JSON.stringify(r)}\n`);
   let current: { id: string; abort: AbortController } | null = null;
   let queue = Promise.resolve();
+  let before: Map<string, number> | null = null;
 
   const runTry = async ({ try: id, env }: ServeTry): Promise<void> => {
     let cfg: T;
@@ -66,6 +93,7 @@ function serveTries<T>(read: (env: Env) => T, handler: PeerHandler<T>, log: Logg
       reply({ try: id, exit: EXIT_CODE.badEnvironment });
       return;
     }
+    before ??= openResources();
     const abort = new AbortController();
     current = { id, abort };
     let settle: NodeJS.Timeout | undefined;
@@ -78,7 +106,14 @@ function serveTries<T>(read: (env: Env) => T, handler: PeerHandler<T>, log: Logg
     const result = await handler(cfg, abort.signal);
     clearTimeout(settle);
     current = null;
-    reply(abort.signal.aborted ? { try: id, exit: EXIT_CODE.sigterm } : { try: id, exit: result.code, verdict: result.verdict });
+    const left = await leftOpen(before);
+    const last = left === '' ? {} : { last: true };
+    reply(abort.signal.aborted ? { try: id, exit: EXIT_CODE.sigterm, ...last } : { try: id, exit: result.code, verdict: result.verdict, ...last });
+    if (left) {
+      log(`try ${id} left ${left} open: exiting, so that the next try starts in a new process`);
+      process.stdout.write('', () => process.exit(0));
+      await new Promise(() => {}); // serve nothing more
+    }
   };
 
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });

@@ -132,6 +132,16 @@ export function punchTcp(cfg: PeerConfig, session = cfg.session, signal?: AbortS
   const started = performance.now();
   return new Promise((resolve) => {
     let finished = false;
+    // every timer of the try, cleared when it finishes (a serving process runs the next try)
+    const timers = new Set<NodeJS.Timeout>();
+    const later = (fn: () => void, ms: number): NodeJS.Timeout => {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        fn();
+      }, ms);
+      timers.add(t);
+      return t;
+    };
     /** closes what the punching phases opened (a serving process runs the next try on the same port) */
     let cleanup = () => {};
     const onAbort = () => finish(failed('stopped by the harness'));
@@ -140,6 +150,7 @@ export function punchTcp(cfg: PeerConfig, session = cfg.session, signal?: AbortS
       finished = true;
       signal?.removeEventListener('abort', onAbort);
       cleanup();
+      for (const t of timers) clearTimeout(t);
       resolve(result);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -181,7 +192,7 @@ export function punchTcp(cfg: PeerConfig, session = cfg.session, signal?: AbortS
           finish(connected({ path: 'direct-tcp', peer: formatEndpoint(peer), timeToDirectMs: ttd, how }));
         };
         sock.end(ok);
-        setTimeout(ok, 50);
+        later(ok, 50);
       };
 
       const attempt = (how: string) => {
@@ -193,7 +204,7 @@ export function punchTcp(cfg: PeerConfig, session = cfg.session, signal?: AbortS
         const localPort = phases[phase]!.listener ? cfg.localPort + 1 : cfg.localPort;
         const sock = net.connect({ host: peer.address, port: peer.port, localPort, localAddress: '0.0.0.0' });
         live.add(sock);
-        const giveUp = setTimeout(() => sock.destroy(), TRY_MS);
+        const giveUp = later(() => sock.destroy(), TRY_MS);
         let isConnected = false;
         sock.on('connect', () => {
           isConnected = true;
@@ -205,7 +216,7 @@ export function punchTcp(cfg: PeerConfig, session = cfg.session, signal?: AbortS
         sock.on('close', () => {
           live.delete(sock);
           clearTimeout(giveUp);
-          if (!isConnected && !finished) setTimeout(() => attempt(how), RETRY_GAP_MS);
+          if (!isConnected && !finished) later(() => attempt(how), RETRY_GAP_MS);
         });
       };
 
@@ -236,7 +247,7 @@ export function punchTcp(cfg: PeerConfig, session = cfg.session, signal?: AbortS
         }
         if (p.listener === cfg.role) listen(p.name);
         else attempt(p.name);
-        phaseTimer = setTimeout(() => {
+        phaseTimer = later(() => {
           phase++;
           next();
         }, p.ms);
