@@ -114,7 +114,7 @@ export class AgentServer {
       this.broken ??= `ended: it ${why}`;
       const lastLine = this.tail.split('\n').filter(Boolean).at(-1);
       this.readyFailed(new RunError(`${o.label} ${why} before it was ready${lastLine ? ` (stderr: ${lastLine})` : ''}`));
-      this.settle({ reply: null, replyLine: '', problem: `the serving process ended during the try: it ${why}`, timedOut: false, ended: { exitCode: r.exitCode, signal: r.signal } });
+      this.settle({ reply: null, replyLine: '', problem: `ended during the try: it ${why}`, timedOut: false, ended: { exitCode: r.exitCode, signal: r.signal } });
       return r;
     });
   }
