@@ -31,6 +31,8 @@ function rulesets(side: Side, nat: NatType): Array<[string, string]> {
 }
 
 const ROUTERD = packagePath('harness', 'routerd.py');
+/** How long a router helper may take to say whether it can work. */
+const HELPER_READY_MS = 10_000;
 
 /**
  * Give a side's routers the ruleset(s) of `nat` and empty conntrack tables: through their helpers
@@ -65,6 +67,13 @@ class RouterHelper {
   ) {
     let said: (ok: boolean) => void = () => {};
     this.ready = new Promise((resolve) => (said = resolve));
+    // a helper that does not say whether it can work is one that cannot: it is ended, the router reset
+    // with processes
+    const silent = setTimeout(() => {
+      said(false);
+      void this.proc.stop();
+    }, HELPER_READY_MS);
+    void this.ready.then(() => clearTimeout(silent));
     this.proc = startTracked(ns, [python, '-I', '-S', ROUTERD, systemTool('conntrack')], {
       keepStdin: true,
       collect: false,
@@ -72,7 +81,8 @@ class RouterHelper {
       onStdout: (chunk) => {
         this.line += chunk;
         for (let nl = this.line.indexOf('\n'); nl >= 0; nl = this.line.indexOf('\n')) {
-          const [id = '', status, message] = this.line.slice(0, nl).split('\t');
+          const [id = '', status, ...rest] = this.line.slice(0, nl).split('\t');
+          const message = rest.length ? rest.join('\t') : undefined;
           this.line = this.line.slice(nl + 1);
           if (id === 'ready' || id === 'unavailable') {
             said(id === 'ready');
@@ -91,6 +101,11 @@ class RouterHelper {
       for (const w of this.waiting.values()) w.reject(new CommandError(this.gone));
       this.waiting.clear();
     });
+  }
+
+  /** it ended (killed, crashed): the next request needs a new one */
+  get ended(): boolean {
+    return this.gone !== null;
   }
 
   request(fields: string[]): Promise<void> {
@@ -118,6 +133,7 @@ export class RouterHelpers {
   private readonly helpers = new Map<string, RouterHelper>();
   private readonly written = new Set<string>();
   private readonly python = which('python3');
+  private unavailable = false;
 
   constructor(
     private readonly dir: string,
@@ -126,13 +142,16 @@ export class RouterHelpers {
 
   /** The router's helper, when it has a working one. */
   private async helper(ns: string): Promise<RouterHelper | null> {
-    if (this.python === null) return null;
+    if (this.python === null || this.unavailable) return null;
     let h = this.helpers.get(ns);
-    if (!h) {
+    if (!h || h.ended) {
       h = new RouterHelper(ns, this.python, this.teardown);
       this.helpers.set(ns, h);
     }
-    return (await h.ready) ? h : null;
+    if (await h.ready) return h;
+    // it cannot work here (no libnftables, no ctnetlink): no router of the run gets one
+    this.unavailable = true;
+    return null;
   }
 
   /** Reset a router through its helper; false when it has none (reset it another way). */

@@ -186,6 +186,31 @@ if (needsRoot(test)) {
     t.is(inside([ns])[ns]!.length, 1, 'still one helper process in the namespace');
   });
 
+  test('nft\'s whole error reaches the message when the ruleset is indented with tabs (the answer\'s fields are tab-separated)', async (t) => {
+    const { names, helpers } = await routers(t, ['r1']);
+    const ns = names[0]!;
+    const bad = 'flush ruleset\ntable ip x {\n\tchain post {\n\t\ttype nat hook postrouting priority srcnat; policy acept;\n\t}\n}\n';
+    const e = await t.throwsAsync(within('bad reset', helpers.reset(ns, bad)), { instanceOf: CommandError });
+    // past the echoed (tab-indented) line: the ^^^ marker under the error comes through too
+    t.regex(e!.message, /policy acept;.*\^/, e!.message);
+  });
+
+  test('a helper that dies is replaced at the next reset, which works', async (t) => {
+    const { names, helpers } = await routers(t, ['r1']);
+    const ns = names[0]!;
+    t.true(await within('reset', helpers.reset(ns, ruleset('nmxfirst'))));
+    const [first] = inside([ns])[ns]!;
+    process.kill(first!.pid, 'SIGKILL');
+    // the next reset starts a new helper (not an error for the rest of the run)
+    await insertEntry(ns);
+    t.true(await within('reset after the kill', helpers.reset(ns, ruleset('nmxsecond'))));
+    t.deepEqual(await tables(ns), ['ip nmxsecond']);
+    t.deepEqual(await entries(ns), []);
+    const now = inside([ns])[ns]!;
+    t.is(now.length, 1, JSON.stringify(now));
+    t.not(now[0]!.pid, first!.pid);
+  });
+
   test('snapshot writes the ruleset and the conntrack table into two files, as they are at that moment', async (t) => {
     const { names, helpers, dir } = await routers(t, ['r1']);
     const ns = names[0]!;
