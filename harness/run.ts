@@ -198,7 +198,8 @@ function servePeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv
     if (stopped) t.stop();
     const r = await t.done;
     const escaped = await sweepNamespaces([side.host], 300, ctx.servers.groupsOn(side.host));
-    writeFileSync(join(ctx.outDir, stdout), r.replyLine ? `${r.replyLine}\n` : '');
+    // the evidence is what a one-shot peer would have printed: its verdict line
+    writeFileSync(join(ctx.outDir, stdout), r.reply?.verdict ? `${JSON.stringify(r.reply.verdict)}\n` : r.replyLine ? `${r.replyLine}\n` : '');
     writeFileSync(join(ctx.outDir, stderr), r.stderr);
     const read = r.reply?.verdict === undefined ? { verdict: null, problem: r.reply ? 'replied with no verdict' : null } : readVerdict(JSON.stringify(r.reply.verdict));
     return exit({
