@@ -10,7 +10,8 @@
 // or timer open (process.getActiveResourcesInfo() against what was open before the first try), its
 // reply says "last" and the process exits, so the harness starts a new one for the next try; a handler
 // that throws, or does not settle within STOP_GRACE_MS of its abort, ends the process too. A try never
-// inherits anything of the one before.
+// inherits anything of the one before — except what it unref()'d: Node lists only the resources that
+// keep it alive, so a handler must close an unref()'d socket or timer itself.
 import { createInterface } from 'node:readline';
 import { EXIT_CODE, type PeerEnv, SERVE, type ServeReply, type ServeTry } from './contract.ts';
 import { configOrExit, type Env, EnvError } from './env.ts';
@@ -31,7 +32,11 @@ export function runPeer<T>(read: (env: Env) => T, handler: PeerHandler<T>, tag =
     return;
   }
   const cfg = configOrExit(read, tag);
-  void handler(cfg, new AbortController().signal).then(report);
+  // a handler that throws is a fault (exit 3), as in serve mode: never a clean failure's exit 1
+  handler(cfg, new AbortController().signal).then(report, (err: unknown) => {
+    log(`the try threw: ${(err as Error)?.stack ?? String(err)}`);
+    process.exit(EXIT_CODE.fault);
+  });
 }
 
 /** A line of the harness's, parsed: a try, a stop, or what is wrong with it. */
@@ -80,10 +85,16 @@ export async function leftOpen(before: Map<string, number>): Promise<string> {
 function serveTries<T>(read: (env: Env) => T, handler: PeerHandler<T>, log: Logger): void {
   const reply = (r: ServeReply) => process.stdout.write(`${JSON.stringify(r)}\n`);
   let current: { id: string; abort: AbortController } | null = null;
+  /** stops of tries not started yet (they came in the same read as their try, or queued behind one) */
+  const stopped = new Set<string>();
   let queue = Promise.resolve();
   let before: Map<string, number> | null = null;
 
   const runTry = async ({ try: id, env }: ServeTry): Promise<void> => {
+    if (stopped.delete(id)) {
+      reply({ try: id, exit: EXIT_CODE.sigterm });
+      return;
+    }
     let cfg: T;
     try {
       cfg = read({ ...process.env, ...env });
@@ -126,6 +137,7 @@ function serveTries<T>(read: (env: Env) => T, handler: PeerHandler<T>, log: Logg
     }
     if ('stop' in msg) {
       if (current?.id === msg.stop) current.abort.abort();
+      else stopped.add(msg.stop);
       return;
     }
     // tries are served one at a time, in order (the harness sends the next after the last's reply)
@@ -135,7 +147,16 @@ function serveTries<T>(read: (env: Env) => T, handler: PeerHandler<T>, log: Logg
       process.exit(EXIT_CODE.fault);
     });
   });
-  // no more tries: finish the one running, then exit
-  lines.on('close', () => void queue.then(() => process.exit(0)));
+  // no more tries: finish the one running (kept alive meanwhile: its handler may hold nothing that
+  // would), then exit
+  lines.on('close', () => {
+    const alive = setInterval(() => {}, 60_000);
+    // the keep-alive is the process's own, not a try's leftover
+    before?.set('Timeout', (before.get('Timeout') ?? 0) + 1);
+    void queue.then(() => {
+      clearInterval(alive);
+      process.exit(0);
+    });
+  });
   process.stdout.write(`${SERVE.ready}\n`);
 }

@@ -354,6 +354,29 @@ test('serve mode: the end of stdin lets the running try finish, then the process
   t.is(agent.stdout.length, 3);
 });
 
+test('serve mode: a stop that comes with its try, or while it waits behind another, ends it before it starts (143)', async (t) => {
+  const agent = await startServing(t);
+  // one write: the try and its stop arrive in the same read of stdin
+  agent.send(`${JSON.stringify(tryMsg('q1', 'wait'))}\n${JSON.stringify({ stop: 'q1' })}`);
+  t.deepEqual(await agent.reply(), { try: 'q1', exit: EXIT_CODE.sigterm });
+  // a try queued behind a running one, stopped before its turn
+  agent.send(`${JSON.stringify(tryMsg('q2', 'fail'))}\n${JSON.stringify(tryMsg('q3', 'wait'))}\n${JSON.stringify({ stop: 'q3' })}`);
+  t.deepEqual(await agent.reply(), { try: 'q2', exit: EXIT_CODE.failed, verdict: FAIL_VERDICT });
+  t.deepEqual(await agent.reply(), { try: 'q3', exit: EXIT_CODE.sigterm });
+  agent.send(tryMsg('q4', 'ok'));
+  t.deepEqual(await agent.reply(), { try: 'q4', exit: EXIT_CODE.connected, verdict: OK_VERDICT });
+});
+
+test('serve mode: the end of stdin while a try that holds nothing open runs: the process stays up for it (no exit without its reply)', async (t) => {
+  const agent = await startServing(t);
+  // "stubborn" holds no socket or timer: only a pending promise, which would not keep Node alive
+  agent.child.stdin.end(`${JSON.stringify(tryMsg('h1', 'stubborn'))}\n`);
+  await agent.stderrMatches(/^waiting$/m);
+  // nothing stops it: the process must stay up for it (the test's teardown kills it), not exit with no reply
+  await t.throwsAsync(agent.ended(1500), { message: /^no exit/ });
+  t.deepEqual(agent.stdout, [SERVE.ready]);
+});
+
 test('serve mode: the end of stdin before any try: exit 0 after the ready line', async (t) => {
   const agent = await startServing(t);
   agent.child.stdin.end();
@@ -377,6 +400,13 @@ for (const [session, code, verdict] of [
     t.deepEqual(JSON.parse(agent.stdout[0] ?? ''), verdict);
   });
 }
+
+test('one-shot mode: a handler that throws is a fault, exit 3 with no verdict (never the clean failure\'s 1)', async (t) => {
+  const agent = await startAgent(t, { ...ONE_SHOT, NMX_SESSION: 'throw' });
+  t.deepEqual(await agent.ended(START_MS), { code: EXIT_CODE.fault, signal: null }, agent.stderr());
+  t.deepEqual(agent.stdout, []);
+  t.regex(agent.stderr(), /the try threw: Error: the handler threw/);
+});
 
 test('one-shot mode: a bad environment is exit 2 with no stdout, and stdin is not read', async (t) => {
   const agent = await startAgent(t, { ...ONE_SHOT, NMX_SESSION: 'ok', NMX_SECRET: '' });
