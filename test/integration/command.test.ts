@@ -101,9 +101,14 @@ test('a large --dry-run arrives whole through a pipe', async (t) => {
 test('--verbose says how many lanes the run gets and why', async (t) => {
   const r = await natmatrix(['scenario', 'full-matrix', '--dry-run', '--verbose']);
   t.is(r.exitCode, 0, r.stderr);
-  t.regex(r.stderr, /^natmatrix: run [a-z0-9]+: 75 tries on \d+ lanes \(\d+ busy \(2 per core × \d+ cores\), \+ \d+ for tries expected to idle \(9 of 75; at most as many as busy\), memory allows \d+ /m);
+  // full-matrix's agent (the default, udp-punch) serves its tries: lanes by the run's lane time
+  t.regex(r.stderr, /^natmatrix: run [a-z0-9]+: 75 tries on \d+ lanes \(\d+ for agents that serve their tries \(√ of ~\d+ s of tries: 9 of 75 expected to take up to their 600 ms window; at least 1 per core × \d+ cores\), memory allows \d+ /m);
   const jobs = (JSON.parse(r.stdout) as { topology: { lanes: unknown[] } }).topology.lanes.length;
   t.regex(r.stderr, new RegExp(`75 tries on ${jobs} lanes`), 'the number said is the number planned');
+  // an agent started per try (a bare executable): busy lanes per core, plus idle ones
+  const perTry = await natmatrix(['scenario', 'full-matrix', '--dry-run', '--verbose', '--agent', 'agents/udp-punch/peer.ts']);
+  t.is(perTry.exitCode, 0, perTry.stderr);
+  t.regex(perTry.stderr, /^natmatrix: run [a-z0-9]+: 75 tries on \d+ lanes \(\d+ busy \(2 per core × \d+ cores\), \+ \d+ for tries expected to idle \(9 of 75; at most as many as busy\), memory allows \d+ /m);
 });
 
 // issue 13, part 2: a checkout's natmatrix command runs the harness compiled, built on first use and

@@ -64,7 +64,9 @@ if (needsRoot(test)) {
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     test.serial(`${signal} while the namespaces are being created leaves none behind`, async (t) => {
       const out = tempDir(`creating-${signal}`);
-      const run = cli(['full-matrix', '--out', out]);
+      // twelve lanes: a batch of 50 namespaces, long enough to be caught in the act (the default lanes
+      // of a serving agent, 3, make one of 14 that is often over before it is seen)
+      const run = cli(['full-matrix', '--jobs', '12', '--out', out]);
       const children = () => {
         try {
           return readFileSync(`/proc/${run.pid}/task/${run.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
