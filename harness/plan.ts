@@ -136,6 +136,9 @@ export interface Serving {
 
 /** What a connecting try of a serving agent keeps its lane busy for (pairing, punching; measured). */
 const SERVED_TRY_MS = 50;
+/** Beyond this many lanes per core, serving agents' lanes cost more than they overlap (measured: 8 → 12
+ * → 16 lanes on 2 cores made rfc4787-grid 9.4 → 10.5 → 12.1 s), and each takes ~35 MB. */
+const SERVED_LANES_PER_CORE = 4;
 
 /**
  * How many lanes to run at once, from the machine's cores and memory.
@@ -148,8 +151,8 @@ const SERVED_TRY_MS = 50;
  * Agents that serve many tries (`serving`): a try costs little CPU, a lane costs its build and its two
  * agents' start-ups once, so lanes are worth what they overlap of the tries' latency. The run's lane
  * time is estimated (a failing try idles its window, a connecting one SERVED_TRY_MS) and spread over
- * √(that many seconds) lanes, at least one per core: the fewest lanes for which starting another costs
- * about what it saves.
+ * √(that many seconds) lanes, at least one and at most SERVED_LANES_PER_CORE per core: about the
+ * number for which starting another lane costs what it saves.
  *
  * Either way tries that hold their path idle for seconds (holdMs) may each take a lane, and lanes take
  * at most half the available memory (LANE_MEMORY_BYTES each), never more than 32.
@@ -177,8 +180,8 @@ export function chooseJobs(attempts: PlannedAttempt[], cpus: number, holding = f
     // anything but a direct path idles through a window (a relayed try through its failed steps')
     const slow = attempts.filter((a) => a.expected !== 'direct').length;
     const laneSeconds = (slow * serving.windowMs + (attempts.length - slow) * SERVED_TRY_MS) / 1000;
-    const lanes = Math.max(cpus, Math.ceil(Math.sqrt(laneSeconds)));
-    return caps(lanes, [`${lanes} for agents that serve their tries (√ of ~${Math.round(laneSeconds)} s of tries: ${slow} of ${attempts.length} expected to take up to their ${serving.windowMs} ms window; at least 1 per core × ${cpus} cores)`]);
+    const lanes = Math.max(cpus, Math.min(Math.ceil(Math.sqrt(laneSeconds)), SERVED_LANES_PER_CORE * cpus));
+    return caps(lanes, [`${lanes} for agents that serve their tries (√ of ~${Math.round(laneSeconds)} s of tries: ${slow} of ${attempts.length} expected to take up to their ${serving.windowMs} ms window; at least 1, at most ${SERVED_LANES_PER_CORE} per core × ${cpus} cores)`]);
   }
   // agents that cost more CPU to start than the shipped ones keep fewer lanes per core busy
   const perCore = Math.min(4, Math.max(1, (2 * DEFAULT_START_COST_MS) / startCostMs));

@@ -206,13 +206,14 @@ test('lanes for agents that serve their tries: √ of the run\'s lane time in se
   t.is(defaultJobs(fm, 6, false, undefined, Infinity, serving), 6, 'at least one per core');
   const fm5 = plan(fullMatrix(5), { runId: RUN, cpus: 1 }).attempts; // 15 × 0.6 + 110 × 0.05 = 14.5 s
   t.is(defaultJobs(fm5, 2, false, undefined, Infinity, serving), 4);
-  t.is(defaultJobs(fm, 2, false, undefined, Infinity, { windowMs: 10_000 }), 10, 'longer windows: more lanes (9 × 10 + 3.3 = 93.3 s)');
+  t.is(defaultJobs(fm, 4, false, undefined, Infinity, { windowMs: 10_000 }), 10, 'longer windows: more lanes (9 × 10 + 3.3 = 93.3 s)');
+  t.is(defaultJobs(fm, 2, false, undefined, Infinity, { windowMs: 10_000 }), 8, 'at most 4 per core');
   t.is(defaultJobs(fm, 2, false, undefined, 4 * LANE_MEMORY_BYTES, serving), 2, 'memory still caps');
   t.is(defaultJobs(fm, 2, true, undefined, Infinity, serving), 32, 'holding tries each take a lane');
   // the shipped default agent serves: plan sizes its lanes so, and says why
   const p = plan(fullMatrix(3), { runId: RUN, cpus: 2, freeMemoryBytes: 64 * LANE_MEMORY_BYTES });
   t.is(p.jobs, 3);
-  t.regex(p.jobsWhy ?? '', /^3 for agents that serve their tries \(√ of ~9 s of tries: 9 of 75 expected to take up to their 600 ms window; at least 1 per core × 2 cores\)/);
+  t.regex(p.jobsWhy ?? '', /^3 for agents that serve their tries \(√ of ~9 s of tries: 9 of 75 expected to take up to their 600 ms window; at least 1, at most 4 per core × 2 cores\)/);
 });
 
 test('run ids are validated', (t) => {
