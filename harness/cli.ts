@@ -1,14 +1,14 @@
 // natmatrix scenario runner: `natmatrix scenario <name|file> [options]` (`npm run scenario -- …`).
 // plan → build → run → judge → report → teardown, with one line and exit code 2 for anything the
 // user can fix, and teardown on every way out.
+//
+// Only what --help needs is imported up front: the rest (scenarios, zod, the whole run) once the
+// command line is read, so that `--help` costs Node's start and little more.
 import { resolve } from 'node:path';
 import { exitWhenFlushed, parseCommandLine, refuseSwallowed, wholeNumber } from './args.ts';
 import { EXIT, exitCodeOf, LeftoverError, RunError, UsageError } from './errors.ts';
-import { topologyJson } from './plan.ts';
-import { progressLine, renderJson, renderTerminal } from './report.ts';
-import { listScenarios, loadScenario, type Scenario } from './scenario.ts';
-import { executeRun, prepareRun, RUN_LIMITS, type RunScenarioOptions } from './session.ts';
-import { reportLeftovers } from './teardown.ts';
+import type { Scenario } from './scenario.ts';
+import type { RUN_LIMITS as RunLimits, RunScenarioOptions } from './session.ts';
 import type { RendezvousScope } from './types.ts';
 
 export { EXIT };
@@ -22,8 +22,9 @@ options:
   --list             list the scenarios and exit (with --json: as JSON)
   --tries N          tries per pairing (default: the scenario's)
   --timeout MS       punch window per try in ms (default: the scenario's)
-  --jobs N           pairings run at once, each on its own routers (default: 2 per core, plus as many
-                     again for tries expected to fail, within half the free memory; --verbose says)
+  --jobs N           pairings run at once, each on its own routers (default: from the cores, the
+                     agents and how long the tries are expected to take, within half the free
+                     memory; --verbose says how)
   --out DIR          run folder, new or empty: a folder holding anything (an old run) is refused
                      (default: runs/<UTC timestamp>-<name>-<run id>/); created mode 0700, and under
                      sudo handed to the invoking user when the run ends
@@ -59,7 +60,7 @@ exit codes: 0 every pairing as expected · 1 some pairing differs from its expec
             4 the teardown could not remove everything (it says what, and how to clean up)`;
 
 /** A whole-number option of the run, parsed within the bounds the library checks too. */
-const runNumber = (key: keyof typeof RUN_LIMITS, value: string | undefined) => wholeNumber(RUN_LIMITS[key].option, value, RUN_LIMITS[key].min, RUN_LIMITS[key].max);
+const runNumber = (limits: typeof RunLimits, key: keyof typeof RunLimits, value: string | undefined) => wholeNumber(limits[key].option, value, limits[key].min, limits[key].max);
 
 /** The scenario command's options (--help and --version come with parseCommandLine). */
 const OPTIONS = {
@@ -88,6 +89,7 @@ async function main(argv: string[]): Promise<number> {
   const args = parseCommandLine({ args: argv, allowPositionals: true, options: OPTIONS, help: HELP });
   if (!args) return EXIT.ok;
   const { values: o, positionals } = args;
+  const { listScenarios, loadScenario } = await import('./scenario.ts');
   if (o.list) {
     const list: Array<[string, Scenario]> = [];
     for (const name of listScenarios()) list.push([name, await loadScenario(name)]);
@@ -105,11 +107,12 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length !== 1) {
     throw new UsageError(positionals.length ? `give one scenario, not ${positionals.length}: ${positionals.join(' ')}` : `which scenario? give a name or a scenario file (your own go in ./scenarios/; known: ${listScenarios().join(', ')})`);
   }
+  const [{ executeRun, prepareRun, RUN_LIMITS }, { topologyJson }, { progressLine, renderJson, renderTerminal }] = await Promise.all([import('./session.ts'), import('./plan.ts'), import('./report.ts')]);
   const options: RunScenarioOptions = {
-    tries: runNumber('tries', o.tries),
-    timeoutMs: runNumber('timeoutMs', o.timeout),
-    jobs: runNumber('jobs', o.jobs),
-    internetHops: runNumber('internetHops', o['internet-hops']),
+    tries: runNumber(RUN_LIMITS, 'tries', o.tries),
+    timeoutMs: runNumber(RUN_LIMITS, 'timeoutMs', o.timeout),
+    jobs: runNumber(RUN_LIMITS, 'jobs', o.jobs),
+    internetHops: runNumber(RUN_LIMITS, 'internetHops', o['internet-hops']),
     observe: o.observe === true,
     out: o.out,
     pcap: o.pcap ?? false,
@@ -155,10 +158,11 @@ for (const stream of [process.stdout, process.stderr]) stream.on('error', () => 
 
 main(process.argv.slice(2)).then(
   (code) => exitWhenFlushed(code),
-  (e: unknown) => {
+  async (e: unknown) => {
     const code = exitCodeOf(e);
     if (e instanceof LeftoverError) {
       // what could not be removed, one line each, and how to remove it; then the run's own failure
+      const { reportLeftovers } = await import('./teardown.ts');
       reportLeftovers(e.errors, e.runId);
       if (e.cause) process.stderr.write(`natmatrix: the run had failed: ${(e.cause as Error).message}\n`);
     } else if (code === EXIT.usage) {
