@@ -95,14 +95,22 @@ interface Peer {
   stopped: () => boolean;
 }
 
-function startPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv: RendezvousLease | null, run: AgentRun, ctx: RunContext): Peer {
+/** What either way of running a peer starts from: its evidence files, command and launch. */
+function peerStart(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv: RendezvousLease | null, run: AgentRun, ctx: RunContext) {
   const rel = relative(ctx.outDir, dir);
-  const stdout = join(rel, `${side.role}.stdout`);
-  const stderr = join(rel, `${side.role}.stderr`);
   const { spec } = run.agent;
-  const cmd = run.agent.peer[side.role];
-  const started = performance.now();
-  const launch = peerLaunch({ side, peer, att, rendezvous: rdv?.address ?? null, secret: ctx.secret, plan: ctx.plan, spec, hardMs: run.hardMs, serviceEnv: run.serviceEnv, confine: run.agent.confine });
+  return {
+    stdout: join(rel, `${side.role}.stdout`),
+    stderr: join(rel, `${side.role}.stderr`),
+    spec,
+    cmd: run.agent.peer[side.role],
+    started: performance.now(),
+    launch: peerLaunch({ side, peer, att, rendezvous: rdv?.address ?? null, secret: ctx.secret, plan: ctx.plan, spec, hardMs: run.hardMs, serviceEnv: run.serviceEnv, confine: run.agent.confine }),
+  };
+}
+
+function startPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv: RendezvousLease | null, run: AgentRun, ctx: RunContext): Peer {
+  const { stdout, stderr, cmd, started, launch } = peerStart(side, peer, att, dir, rdv, run, ctx);
   const proc = startTracked(side.host, cmd, {
     env: launch.env,
     confine: launch.confine,
@@ -158,13 +166,7 @@ function barrier(n: number): { arrive: () => void; all: Promise<void> } {
  * restart) must not give one side a head start the other's pairing wait does not cover.
  */
 function servePeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv: RendezvousLease | null, run: AgentRun, ctx: RunContext, both: ReturnType<typeof barrier>): Peer {
-  const rel = relative(ctx.outDir, dir);
-  const stdout = join(rel, `${side.role}.stdout`);
-  const stderr = join(rel, `${side.role}.stderr`);
-  const { spec } = run.agent;
-  const cmd = run.agent.peer[side.role];
-  const started = performance.now();
-  const launch = peerLaunch({ side, peer, att, rendezvous: rdv?.address ?? null, secret: ctx.secret, plan: ctx.plan, spec, hardMs: run.hardMs, serviceEnv: run.serviceEnv, confine: run.agent.confine });
+  const { stdout, stderr, spec, cmd, started, launch } = peerStart(side, peer, att, dir, rdv, run, ctx);
   const serverFor = () => ctx.servers.get(run.index, side.host, (restarts) => {
     mkdirSync(join(ctx.outDir, 'serve'), { recursive: true });
     // serve/<agent>-<node>.stderr: what the server logged outside its tries too (.2, .3, … after a restart)

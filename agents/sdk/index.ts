@@ -54,6 +54,7 @@ export {
 export { type Logger, makeLogger, quote, round1, stamp } from './log.ts';
 export { type AgentResult, type ConnectedFields, connected, exitOnSignals, failed, fault, report } from './verdict.ts';
 export { parseServeLine, type PeerHandler, runPeer, STOP_GRACE_MS } from './serve.ts';
+export { type TryTimers, tryTimers } from './timers.ts';
 export {
   isValidSession,
   MAX_DATAGRAM_BYTES,

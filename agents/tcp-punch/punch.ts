@@ -25,6 +25,7 @@ import {
   type Role,
   round1,
   sign,
+  tryTimers,
   verify,
 } from '../sdk/index.ts';
 
@@ -133,15 +134,7 @@ export function punchTcp(cfg: PeerConfig, session = cfg.session, signal?: AbortS
   return new Promise((resolve) => {
     let finished = false;
     // every timer of the try, cleared when it finishes (a serving process runs the next try)
-    const timers = new Set<NodeJS.Timeout>();
-    const later = (fn: () => void, ms: number): NodeJS.Timeout => {
-      const t = setTimeout(() => {
-        timers.delete(t);
-        fn();
-      }, ms);
-      timers.add(t);
-      return t;
-    };
+    const { later, clearAll: clearTimers } = tryTimers();
     /** closes what the punching phases opened (a serving process runs the next try on the same port) */
     let cleanup = () => {};
     const onAbort = () => finish(failed('stopped by the harness'));
@@ -150,7 +143,7 @@ export function punchTcp(cfg: PeerConfig, session = cfg.session, signal?: AbortS
       finished = true;
       signal?.removeEventListener('abort', onAbort);
       cleanup();
-      for (const t of timers) clearTimeout(t);
+      clearTimers();
       resolve(result);
     };
     signal?.addEventListener('abort', onAbort, { once: true });

@@ -28,6 +28,7 @@ import {
   round1,
   sameEndpoint,
   sign,
+  tryTimers,
   verify,
 } from '../sdk/index.ts';
 
@@ -87,24 +88,7 @@ function run(cfg: PeerConfig, done: (r: AgentResult) => void, signal?: AbortSign
   let windowTimer: NodeJS.Timeout | undefined;
 
   // every timer of the try, so that finish() leaves none behind (a serving process runs the next try)
-  const timers = new Set<NodeJS.Timeout>();
-  const later = (fn: () => void, ms: number): NodeJS.Timeout => {
-    const t = setTimeout(() => {
-      timers.delete(t);
-      fn();
-    }, ms);
-    timers.add(t);
-    return t;
-  };
-  const every = (fn: () => void, ms: number): NodeJS.Timeout => {
-    const t = setInterval(fn, ms);
-    timers.add(t);
-    return t;
-  };
-  const clearTimers = (): void => {
-    for (const t of timers) clearTimeout(t);
-    timers.clear();
-  };
+  const { later, every, clearAll: clearTimers } = tryTimers();
 
   const send = (t: MessageType, to: Endpoint, onSent?: () => void): void => {
     if (phase === 'finished') return;
