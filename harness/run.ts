@@ -153,11 +153,18 @@ function startPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv
   };
 }
 
-/** A count-down both peers of a try arrive at: `all` resolves when both have. */
-function barrier(n: number): { arrive: () => void; all: Promise<void> } {
-  let open = () => {};
-  const all = new Promise<void>((resolve) => (open = resolve));
-  return { arrive: () => --n === 0 && open(), all };
+/** A count-down both peers of a try arrive at, ready or not: `all` resolves to whether every one was. */
+function barrier(n: number): { arrive: (ready: boolean) => void; all: Promise<boolean> } {
+  let open = (_: boolean) => {};
+  let allReady = true;
+  const all = new Promise<boolean>((resolve) => (open = resolve));
+  return {
+    arrive: (ready) => {
+      allReady &&= ready;
+      if (--n === 0) open(allReady);
+    },
+    all,
+  };
 }
 
 /**
@@ -183,16 +190,20 @@ function servePeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv
   });
   const done = (async (): Promise<AgentExit> => {
     const server = await serverFor();
-    try {
-      await server.ready.finally(() => both.arrive());
-      await both.all;
-    } catch (cause) {
-      const why = (cause as Error).message;
-      writeFileSync(join(ctx.outDir, stderr), `${why}
-`);
+    const notRun = (problem: string) => {
+      writeFileSync(join(ctx.outDir, stderr), `${problem}\n`);
       writeFileSync(join(ctx.outDir, stdout), '');
-      return exit({ problem: `could not start serving: ${why}`, stderrTail: why });
+      return exit({ problem, stderrTail: problem });
+    };
+    try {
+      await server.ready;
+    } catch (cause) {
+      both.arrive(false);
+      return notRun(`could not start serving: ${(cause as Error).message}`);
     }
+    both.arrive(true);
+    // the other side's process could not start: a try of one side alone would only wait out its pairing
+    if (!(await both.all)) return notRun('was not given the try: the other side\'s serving process could not start');
     // the try's clock starts now, as a one-shot agent's starts when its confinement is in place
     const env: PeerEnv = { ...launch.env, NMX_SPAWNED_AT_MS: String(Date.now()) };
     const t = server.runTry(`${att.session}/${side.role}`, env, run.hardMs);

@@ -182,23 +182,25 @@ export async function executeRun(prepared: PreparedRun, o: RunScenarioOptions = 
   const agents = await runnableAgents(scenario.agents);
   const startedAt = new Date();
   const outDir = o.out !== undefined ? fromUser(o.out) : resolve(userDir(), 'runs', `${utcStamp(startedAt)}-${scenario.name}-${p.runId}`);
-  let created: boolean;
+  // signals are guarded before the run folder says the run exists: a SIGINT the moment topology.json
+  // appears must unwind the run, not find Node without a handler (the default: die on the spot)
+  const teardown = new Teardown();
+  const unguard = o.handleSignals === false ? async () => {} : unwindOnSignals(teardown, (sig) => o.onSignal?.(sig, p.runId), p.runId);
   try {
-    ({ created } = makeRunFolder(outDir));
+    const { created } = makeRunFolder(outDir);
+    // the first undo, so the last to run (after every process that writes into the run folder has
+    // ended): under sudo, the run folder goes to the user who ran sudo
+    teardown.push('hand the run folder over', () => {
+      const problem = handOverToInvokingUser(outDir, created);
+      if (problem) process.stderr.write(`natmatrix: ${problem}\n`);
+    });
     writeFileSync(resolve(outDir, 'topology.json'), JSON.stringify(topologyJson(p), null, 2) + '\n');
   } catch (cause) {
+    await teardown.unwind();
+    await unguard();
     if (cause instanceof UsageError) throw cause;
     throw new UsageError(`cannot write the run folder ${outDir}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message} (choose another with --out)`, { cause });
   }
-
-  const teardown = new Teardown();
-  // the first undo, so the last to run (after every process that writes into the run folder has ended):
-  // under sudo, the run folder goes to the user who ran sudo
-  teardown.push('hand the run folder over', () => {
-    const problem = handOverToInvokingUser(outDir, created);
-    if (problem) process.stderr.write(`natmatrix: ${problem}\n`);
-  });
-  const unguard = o.handleSignals === false ? async () => {} : unwindOnSignals(teardown, (sig) => o.onSignal?.(sig, p.runId), p.runId);
   let failure: unknown = null;
   try {
     const t0 = performance.now();
