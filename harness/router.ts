@@ -156,9 +156,11 @@ export class RouterHelpers {
 
   /** Reset a router through its helper; false when it has none (reset it another way). */
   async reset(ns: string, ruleset: string): Promise<boolean> {
+    const file = join(this.dir, `${ns}.${createHash('sha256').update(ruleset).digest('hex').slice(0, 12)}.nft`);
+    // the helper's requests are tab-separated lines: a run folder named with a tab or newline goes without
+    if (/[\t\n]/.test(file)) return false;
     const h = await this.helper(ns);
     if (!h) return false;
-    const file = join(this.dir, `${ns}.${createHash('sha256').update(ruleset).digest('hex').slice(0, 12)}.nft`);
     if (!this.written.has(file)) {
       mkdirSync(this.dir, { recursive: true });
       writeFileSync(file, ruleset);
@@ -170,6 +172,7 @@ export class RouterHelpers {
 
   /** Snapshot a router into two files through its helper; false when it has none. */
   async snapshot(ns: string, nftFile: string, ctFile: string): Promise<boolean> {
+    if (/[\t\n]/.test(nftFile + ctFile)) return false;
     const h = await this.helper(ns);
     if (!h) return false;
     await h.request(['snapshot', nftFile, ctFile]);

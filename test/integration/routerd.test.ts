@@ -195,6 +195,16 @@ if (needsRoot(test)) {
     t.regex(e!.message, /policy acept;.*\^/, e!.message);
   });
 
+  test('a run folder named with a tab: reset and snapshot say false (done a process per step), never a broken request', async (t) => {
+    const { names, dir, teardown } = await routers(t, ['r1']);
+    const ns = names[0]!;
+    const odd = new RouterHelpers(join(dir, 'run\tfolder', 'rulesets'), teardown);
+    t.teardown(() => odd.close());
+    t.false(await within('reset', odd.reset(ns, ruleset('nmxodd'))));
+    t.false(await within('snapshot', odd.snapshot(ns, join(dir, 'a\tb.nft'), join(dir, 'a.ct'))));
+    t.deepEqual(inside([ns])[ns], [], 'no helper was started for it');
+  });
+
   test('a helper that dies is replaced at the next reset, which works', async (t) => {
     const { names, helpers } = await routers(t, ['r1']);
     const ns = names[0]!;
