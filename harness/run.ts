@@ -123,9 +123,10 @@ function startPeer(side: Side, peer: Side, att: PlannedAttempt, dir: string, rdv
   let stopped = false;
   const done = (async (): Promise<AgentExit> => {
     const r = await proc.done;
-    // the host's namespace is this agent's alone: anything still in it escaped the agent's process group
-    // (setsid, a double fork) and is ended here, before the next try on this lane
-    const escaped = await sweepNamespaces([side.host]);
+    // anything still in the host's namespace escaped the agent's process group (setsid, a double fork)
+    // and is ended here, before the next try on this lane; but for the serving processes of the run's
+    // other agents, idle between their tries
+    const escaped = await sweepNamespaces([side.host], 300, ctx.servers.groupsOn(side.host));
     const err = r.spawnError ? `cannot start ${cmd.join(' ')}: ${r.spawnError.message}` : r.stderr;
     const { verdict, problem } = readVerdict(r.stdout);
     return {

@@ -71,6 +71,15 @@ if (needsRoot(test)) {
     await nothingLeft(t, served);
   });
 
+  test('a serving agent beside one started per try on the same lanes: the per-try agent\'s namespace sweep spares the idle serving processes', async (t) => {
+    const out = tempDir('serve-mixed-out');
+    const r = await cli(['symmetric-vs-cone', '--jobs', '1', '--agent', `served=${join(ROOT, 'agents/udp-punch/natmatrix-agent.json')}`, '--agent', `py=${join(ROOT, 'agents/examples/python-udp-punch.json')}`, '--out', out]);
+    t.is(r.exitCode, 0, r.all);
+    // one serving process per host for the whole run: none was swept away between its tries
+    t.deepEqual(serverLogs(out), ['served-0ha.stderr', 'served-0hb.stderr']);
+    await nothingLeft(t, out);
+  });
+
   const FAULTS: Array<[string, RegExp]> = [
     ['hang', /agent [ab] hung: still running at the \d+ ms deadline, killed/],
     ['crash', /agent [ab] ended during the try: it exited with code 7/],
