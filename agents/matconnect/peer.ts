@@ -80,6 +80,7 @@ import {
   sign,
   type Step,
   tryParseEndpoint,
+  tryTimers,
   verify,
 } from '../sdk/index.ts';
 
@@ -250,12 +251,12 @@ function run(cfg: MatconnectConfig, done: (r: AgentResult) => void, signal?: Abo
   let pingTimer: NodeJS.Timeout | undefined;
   let stepTimer: NodeJS.Timeout | undefined;
   let deadlineTimer: NodeJS.Timeout | undefined;
-  const closeTimers = new Set<NodeJS.Timeout>();
+  const closes = tryTimers();
   const clearTimers = (): void => {
     clearInterval(pingTimer);
     clearTimeout(stepTimer);
     clearTimeout(deadlineTimer);
-    for (const t of closeTimers) clearTimeout(t);
+    closes.clearAll();
   };
 
   /** Sign a message and send it, headered (matconnect: header + `ep` in the signed body) or plain. */
@@ -384,7 +385,7 @@ function run(cfg: MatconnectConfig, done: (r: AgentResult) => void, signal?: Abo
       stats.closesSent++;
       const last = sent >= CLOSE_COUNT;
       send('close', cfg.peerPublic, path === 'matconnect', last ? () => succeed(path, src, ttd) : undefined);
-      if (!last) closeTimers.add(setTimeout(sendClose, CLOSE_INTERVAL_MS));
+      if (!last) closes.later(sendClose, CLOSE_INTERVAL_MS);
     };
     sendClose();
   };
