@@ -4,13 +4,13 @@
 // its peak memory (proportional set size summed over the tree, sampled), time-to-direct, and whether every cell came out as
 // expected; then the cost of one more try (two sizes of the same sweep) and the CLI's start. Prints
 // figures against the goals; asserts nothing (timings are never test assertions).
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCommandLine, refuseSwallowed, wholeNumber } from './args.ts';
 import { median } from './judge.ts';
 import { systemTool } from './host.ts';
-import { startProc } from './proc.ts';
+import { procPids, procStat, startProc } from './proc.ts';
 import { overallTimeToDirect } from './report.ts';
 import { ROOT } from './scenario.ts';
 import type { Report } from './types.ts';
@@ -64,14 +64,9 @@ interface Run {
  */
 function treeMemoryMb(root: number): number {
   const parent = new Map<number, number>();
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'latin1');
-      parent.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      /* gone */
-    }
+  for (const pid of procPids()) {
+    const stat = procStat(pid);
+    if (stat) parent.set(pid, stat.ppid);
   }
   let kb = 0;
   for (const pid of parent.keys()) {

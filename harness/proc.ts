@@ -141,8 +141,8 @@ export function procPids(): number[] {
   });
 }
 
-/** A process's command name, state and process group (from /proc/<pid>/stat), or null once it is gone. */
-export function procStat(pid: number): { name: string; state: string; pgrp: number } | null {
+/** A process's command name, state, parent and process group (from /proc/<pid>/stat), or null once it is gone. */
+export function procStat(pid: number): { name: string; state: string; ppid: number; pgrp: number } | null {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
@@ -151,8 +151,8 @@ export function procStat(pid: number): { name: string; state: string; pgrp: numb
   }
   // pid (comm) state ppid pgrp …: comm may hold spaces and parentheses, so split after the last ')'
   const close = stat.lastIndexOf(')');
-  const [state = '', , pgrp] = stat.slice(close + 2).split(' ');
-  return { name: stat.slice(stat.indexOf('(') + 1, close), state, pgrp: Number(pgrp) };
+  const [state = '', ppid, pgrp] = stat.slice(close + 2).split(' ');
+  return { name: stat.slice(stat.indexOf('(') + 1, close), state, ppid: Number(ppid), pgrp: Number(pgrp) };
 }
 
 /** The process exists and is not a zombie (an ended process its parent has not reaped yet). */
