@@ -240,3 +240,43 @@ export interface Report {
   /** absolute path of the run folder */
   outDir: string;
 }
+
+/** How a cell changed between a base run and a new one (`natmatrix compare`, `--baseline`). */
+export type CellChange = 'unchanged' | 'improved' | 'regressed' | 'not comparable';
+
+/** One side of a compared cell: its counts as the run recorded them. */
+export interface ComparedCounts {
+  tries: number;
+  /** tries that connected by any path */
+  successes: number;
+  /** tries that connected directly (a path other than "relayed") */
+  direct: number;
+  outcome: Outcome;
+}
+
+/** A cell of both runs, and whether it got significantly better or worse. */
+export interface CellComparison {
+  agent: string;
+  a: string;
+  b: string;
+  change: CellChange;
+  /** null when the cell is only in the other run */
+  base: ComparedCounts | null;
+  next: ComparedCounts | null;
+  /** the test behind the verdict (null when not comparable) and its two-sided p-value, for the
+   * measure that moved most: connected tries, or direct tries */
+  test: string | null;
+  measure: 'connected' | 'direct' | null;
+  pValue: number | null;
+  /** one line a person reads, e.g. "connected 20/20 → 0/20 (Fisher's exact test, p = 1.5e-11)" */
+  reason: string;
+}
+
+export interface Comparison {
+  base: { scenario: string; runId: string; version: string; startedAt: string };
+  next: { scenario: string; runId: string; version: string; startedAt: string };
+  /** significance level: a change with p below it counts */
+  alpha: number;
+  cells: CellComparison[];
+  summary: Record<'unchanged' | 'improved' | 'regressed' | 'notComparable', number>;
+}

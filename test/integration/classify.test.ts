@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
 import type { Classification } from '../../harness/classify.ts';
-import { cli, isRoot, namespaces, needsRoot, readReport, ROOT, tempDir } from './helpers.ts';
+import { cli, explain, isRoot, namespaces, needsRoot, readReport, ROOT, tempDir } from './helpers.ts';
 
 const DECLARED: Record<string, [string, string]> = {
   dmz: ['endpoint-independent', 'endpoint-independent'],
@@ -47,7 +47,7 @@ if (needsRoot(test)) {
   test.serial('--verify passes real routers and records the classification', async (t) => {
     const out = tempDir('verify-ok');
     const r = await cli(['symmetric-vs-cone', '--tries', '1', '--verify', '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     t.regex(r.stdout, /verified: symmetric, full-cone, address-restricted, port-restricted behave as declared/);
     const results = JSON.parse(readFileSync(join(out, 'classify.json'), 'utf8')) as Classification[];
     t.is(results.length, 4);
@@ -93,7 +93,7 @@ if (isRoot) {
   test.serial('cgnat: home routers behind carrier-grade NATs punch as the model says, verified first', async (t) => {
     const out = tempDir('cgnat');
     const r = await cli(['cgnat', '--verify', '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     t.regex(r.stdout, /verified: .*full-cone\+symmetric.* behave as declared/);
     const report = readReport(out);
     t.is(report.summary.matched, 15);

@@ -5,7 +5,7 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { cli, needsRoot, processesOfRun, readReport, ROOT, runIdOf, tempDir } from './helpers.ts';
+import { cli, explain, needsRoot, processesOfRun, readReport, ROOT, runIdOf, tempDir } from './helpers.ts';
 
 const ESCAPE = join(ROOT, 'test/fixtures/agents/escape.sh');
 const RENDEZVOUS = join(ROOT, 'agents/udp-punch/rendezvous.ts');
@@ -39,7 +39,7 @@ if (needsRoot(test)) {
       NMX_TEST_HARNESS_PID: String(process.pid),
       NMX_TEST_WRITE_TARGETS: targets.join(' '),
     });
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     const report = readReport(out);
     t.false(report.agents[0]!.privileged);
     for (const role of ['a', 'b']) {
@@ -63,7 +63,7 @@ if (needsRoot(test)) {
   test.serial('an agent that declares "privileged" runs as root, and the report says so', async (t) => {
     const out = tempDir('privileged-run');
     const r = await cli([scenario('privileged', { peer: ESCAPE, privileged: true }), '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     t.true(readReport(out).agents[0]!.privileged);
     t.regex(r.stdout, /privileged: ran as root, unconfined/);
     t.is(attempts(readFileSync(join(out, 'cells/full-cone-vs-full-cone/try-1/a.stderr'), 'utf8')).uid, '0');
@@ -80,7 +80,7 @@ if (needsRoot(test)) {
       NMX_TEST_HARNESS_PID: String(process.pid),
       NMX_TEST_WRITE_TARGETS: join(closed, 'bin/escaped'),
     });
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     const seen = attempts(readFileSync(join(out, 'cells/full-cone-vs-full-cone/try-1/a.stderr'), 'utf8'));
     t.is(seen.uid, '65534');
     t.is(seen[`write:${join(closed, 'bin/escaped')}`], 'refused', 'the folder it is shown is read-only');

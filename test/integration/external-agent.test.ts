@@ -3,14 +3,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { cell, cli, namespaces, needsRoot, readReport, ROOT, runIdOf, tempDir } from './helpers.ts';
+import { cell, cli, explain, namespaces, needsRoot, readReport, ROOT, runIdOf, tempDir } from './helpers.ts';
 
 if (needsRoot(test)) {
   test('a Python peer agent through symmetric-vs-cone: direct where it should be, failed where it should be', async (t) => {
     const out = tempDir('python');
     const agent = join(ROOT, 'agents/examples/udp_punch_peer.py');
     const r = await cli(['symmetric-vs-cone', '--agent', agent, '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     const report = readReport(out);
     const fc = cell(report, 'symmetric', 'full-cone');
     const pr = cell(report, 'symmetric', 'port-restricted');

@@ -5,13 +5,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import type { Attempt } from '../../harness/types.ts';
-import { cell, cli, FIXTURES, namespaces, needsRoot, readReport, runIdOf, tempDir } from './helpers.ts';
+import { cell, cli, explain, FIXTURES, namespaces, needsRoot, readReport, runIdOf, tempDir } from './helpers.ts';
 
 if (needsRoot(test)) {
   test('fallback: no failed cell; UDP, TCP and the relay each win where the NATs say', async (t) => {
     const out = tempDir('fallback');
     const r = await cli(['fallback', '--tries', '1', '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     const report = readReport(out);
     t.false(report.cells.some((c) => c.outcome === 'failed' || c.outcome === 'error'), 'every pairing connects');
     t.is(cell(report, 'symmetric', 'symmetric').path, 'relayed');

@@ -25,6 +25,28 @@ export function cli(args: string[], env: Record<string, string> = {}): ResultPro
   });
 }
 
+/**
+ * A failed run's story for an assertion message, most telling first: the cells that did not match or
+ * errored (outcome, tries, paths, reasons) from the run's report, then the end of the CLI's output. A CI
+ * log shows only the message's start, and a run's output starts with install chatter.
+ */
+export function explain(r: { exitCode?: number; all?: string }, out?: string): string {
+  const lines = [`exit ${r.exitCode}`];
+  if (out) {
+    try {
+      for (const c of readReport(out).cells) {
+        if (c.match && c.errors === 0) continue;
+        lines.push(`${c.agent} ${c.a} × ${c.b}: ${c.outcome} ${c.successes}/${c.tries} (expected ${JSON.stringify(c.expected)}) paths ${JSON.stringify(c.paths)}${c.reasons.length ? ` — ${c.reasons.join('; ')}` : ''} [${c.evidence}]`);
+      }
+    } catch (e) {
+      lines.push(`no report: ${(e as Error).message}`);
+    }
+  }
+  const all = r.all ?? '';
+  lines.push(all.length > 4000 ? `…${all.slice(-4000)}` : all);
+  return lines.join('\n');
+}
+
 export function tempDir(label: string): string {
   return mkdtempSync(join(tmpdir(), `natmatrix-test-${label}-`));
 }

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
-import { cli, hostState, isRoot, namespaces, needsRoot, processesOfRun, readReport, ROOT, runIdOf, tempDir } from './helpers.ts';
+import { cli, explain, hostState, isRoot, namespaces, needsRoot, processesOfRun, readReport, ROOT, runIdOf, tempDir } from './helpers.ts';
 
 /** Wait on state, not time: until `check` holds, polling, or fail after `ms`. */
 async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
@@ -113,7 +113,7 @@ if (needsRoot(test)) {
   test.serial('--keep leaves the topology up with topology.json; npm run clean removes it', async (t) => {
     const out = tempDir('keep');
     const r = await cli(['symmetric-vs-cone', '--tries', '1', '--keep', '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     const topo = JSON.parse(readFileSync(join(out, 'topology.json'), 'utf8')) as { runId: string; namespaces: string[] };
     // whatever fails below, don't leave the kept lab on the machine
     t.teardown(() => execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/clean.ts'), topo.runId], { reject: false }).then(() => {}));

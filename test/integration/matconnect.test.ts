@@ -5,13 +5,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import type { Attempt } from '../../harness/types.ts';
-import { cell, cli, namespaces, needsRoot, readReport, runIdOf, tempDir } from './helpers.ts';
+import { cell, cli, explain, namespaces, needsRoot, readReport, runIdOf, tempDir } from './helpers.ts';
 
 if (needsRoot(test)) {
   test('matconnect: plain request/response fails on the cloud topology, matconnect connects', async (t) => {
     const out = tempDir('matconnect');
     const r = await cli(['matconnect', '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     const c = cell(readReport(out), 'cloud-eip', 'cloud-eip');
     t.deepEqual([c.outcome, c.path, c.successes, c.tries], ['direct', 'matconnect', 3, 3]);
     const attempts = JSON.parse(readFileSync(join(out, 'attempts.json'), 'utf8')) as Attempt[];

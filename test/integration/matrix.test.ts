@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { cell, cli, FIXTURES, hostState, isRoot, namespaces, needsRoot, processesOfRun, readReport, runIdOf, tempDir } from './helpers.ts';
+import { cell, cli, explain, FIXTURES, hostState, isRoot, namespaces, needsRoot, processesOfRun, readReport, runIdOf, tempDir } from './helpers.ts';
 
 // The textbook 5 × 5 UDP punch matrix (reference/nat-lab.md): only SYM×SYM, SYM×PR and PR×SYM fail.
 const TYPES = ['dmz', 'full-cone', 'address-restricted', 'port-restricted', 'symmetric'];
@@ -50,7 +50,7 @@ if (needsRoot(test)) {
   test.serial('symmetric-vs-cone: SYM×PR fails, the rest connect, exit 0', async (t) => {
     const out = tempDir('svc');
     const r = await cli(['symmetric-vs-cone', '--out', out, '--pcap']);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     // --pcap: the failed pairing's punching is on record at both routers' WAN and LAN
     const tryDir = join(out, cell(readReport(out), 'symmetric', 'port-restricted').evidence, 'try-1');
     for (const f of ['router-a-wan.pcap', 'router-a-lan.pcap', 'router-b-wan.pcap', 'router-b-lan.pcap']) {
@@ -88,7 +88,7 @@ if (isRoot) {
   test.serial('rfc4787-grid: all 81 pairings of the nine behaviours match the model', async (t) => {
     const out = tempDir('grid');
     const r = await cli(['rfc4787-grid', '--tries', '1', '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     const report = readReport(out);
     t.is(report.cells.length, 81);
     t.is(report.summary.matched, 81);
@@ -102,7 +102,7 @@ if (isRoot) {
   test.serial('hairpin: two hosts behind one NAT connect only when it hairpins, and see public endpoints', async (t) => {
     const out = tempDir('hairpin');
     const r = await cli(['hairpin', '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     const report = readReport(out);
     for (const c of report.cells) t.is(c.outcome, c.a.endsWith(':hairpin') ? 'direct' : 'failed', c.a);
     // dnat + snat: each peer sees the other at the router's external address, not at 10.0.1.x

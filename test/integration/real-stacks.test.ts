@@ -2,7 +2,7 @@
 // with the run's STUN and TURN) beside natmatrix's own UDP agent, in one report. Each example installs
 // its own dependencies from the npm registry on first use (its manifest's check/install).
 import test from 'ava';
-import { cli, needsRoot, processesOfRun, readReport, runIdOf, tempDir } from './helpers.ts';
+import { cli, explain, needsRoot, processesOfRun, readReport, runIdOf, tempDir } from './helpers.ts';
 
 if (needsRoot(test)) {
   test('real-stacks: hyperdht and WebRTC beside udp-punch, each as its own rules say, and where they differ', async (t) => {
@@ -10,7 +10,7 @@ if (needsRoot(test)) {
     // the scenario's 2 tries: hyperdht's birthday-paradox cells are expected to connect in at least 90 %
     // of tries, which a single unlucky try would refute (Wilson: 0 of 1 reaches only 79 %); two need two misses
     const r = await cli(['real-stacks', '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     const report = readReport(out);
     t.deepEqual(report.agents.map((x) => x.name), ['udp-punch', 'hyperdht', 'webrtc']);
     t.deepEqual(report.agents.map((x) => x.timing.mode), ['window', 'budget', 'budget']);

@@ -3,13 +3,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { cli, namespaces, needsRoot, readReport, runIdOf, tempDir } from './helpers.ts';
+import { cli, explain, namespaces, needsRoot, readReport, runIdOf, tempDir } from './helpers.ts';
 
 if (needsRoot(test)) {
   test('rogue-rendezvous: every attack dropped, every pairing as expected, no peer aims at the attacker', async (t) => {
     const out = tempDir('rogue');
     const r = await cli(['rogue-rendezvous', '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     const report = readReport(out);
     t.is(report.summary.matched, 6);
     const rdvLog = readFileSync(join(out, 'rendezvous.stderr.log'), 'utf8');

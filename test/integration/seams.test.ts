@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import type { Attempt } from '../../harness/types.ts';
-import { cell, cli, FIXTURES, namespaces, needsRoot, processesOfRun, readReport, ROOT, runIdOf, tempDir } from './helpers.ts';
+import { cell, cli, explain, FIXTURES, namespaces, needsRoot, processesOfRun, readReport, ROOT, runIdOf, tempDir } from './helpers.ts';
 
 const AGENTS = join(ROOT, 'test/fixtures/agents');
 
@@ -29,7 +29,7 @@ if (needsRoot(test)) {
     for (const scope of ['lane', 'try'] as const) {
       const out = tempDir(`fixed-${scope}`);
       const r = await cli([file, '--out', out, '--jobs', '6', '--rendezvous-scope', scope]);
-      t.is(r.exitCode, 0, r.all);
+      t.is(r.exitCode, 0, explain(r, out));
       const report = readReport(out);
       t.is(report.agents[0]!.rendezvousScope, scope);
       t.true(report.cells.every((c) => c.outcome === 'direct' && c.successes === 2), `${scope}: ${report.cells.map((c) => `${c.a}×${c.b} ${c.outcome}`).join(', ')}`);
@@ -44,7 +44,7 @@ if (needsRoot(test)) {
     const data = { a: ['full-cone'], b: ['full-cone', 'symmetric'], tries: 2 };
     const out = tempDir('client-server');
     const r = await cli([scenarioFile('client-server', { ...data, agent: join(AGENTS, 'client-server/natmatrix-agent.json') }), '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     const report = readReport(out);
     t.is(report.agents[0]!.verdict, 'a');
     for (const b of data.b) t.is(cell(report, 'full-cone', b).outcome, 'direct');
@@ -63,7 +63,7 @@ if (needsRoot(test)) {
   test.serial('two agents in one report: a matrix each, the pairings where they differ, each one\'s time-to-direct', async (t) => {
     const out = tempDir('two-agents');
     const r = await cli([join(FIXTURES, 'two-agents.ts'), '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     const report = readReport(out);
     t.deepEqual(report.agents.map((x) => x.name), ['udp', 'tcp']);
     t.is(report.cells.length, 6);
@@ -94,7 +94,7 @@ if (needsRoot(test)) {
       expect: { dmz: { symmetric: 'failed' }, 'dmz-host': { symmetric: 'direct' } },
     });
     const r = await cli([file, '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     const report = readReport(out);
     t.deepEqual(report.cells.map((c) => `${c.a}:${c.outcome}`), ['dmz:failed', 'dmz-host:direct']);
   });
@@ -103,7 +103,7 @@ if (needsRoot(test)) {
     const out = tempDir('stun');
     const file = scenarioFile('stun', { a: ['full-cone'], b: ['symmetric'], services: ['turn'], agent: join(AGENTS, 'stun-probe.mjs'), observe: true });
     const r = await cli([file, '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     const report = readReport(out);
     const topo = JSON.parse(readFileSync(join(out, 'topology.json'), 'utf8')) as { lanes: Array<{ a: { router: { wan: string } } }> };
     const wan = topo.lanes[0]!.a.router.wan.split(' ')[1]!.split('/')[0]!;

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import type { Attempt } from '../../harness/types.ts';
-import { cell, cli, namespaces, needsRoot, processesOfRun, readReport, ROOT, runIdOf, tempDir } from './helpers.ts';
+import { cell, cli, explain, namespaces, needsRoot, processesOfRun, readReport, ROOT, runIdOf, tempDir } from './helpers.ts';
 
 /** A scenario file in a temporary folder. */
 function scenarioFile(label: string, fields: object): string {
@@ -74,7 +74,7 @@ if (needsRoot(test)) {
   test('a serving agent beside one started per try on the same lanes: the per-try agent\'s namespace sweep spares the idle serving processes', async (t) => {
     const out = tempDir('serve-mixed-out');
     const r = await cli(['symmetric-vs-cone', '--jobs', '1', '--agent', `served=${join(ROOT, 'agents/udp-punch/natmatrix-agent.json')}`, '--agent', `py=${join(ROOT, 'agents/examples/python-udp-punch.json')}`, '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     // one serving process per host for the whole run: none was swept away between its tries
     t.deepEqual(serverLogs(out), ['served-0ha.stderr', 'served-0hb.stderr']);
     await nothingLeft(t, out);

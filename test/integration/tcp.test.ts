@@ -6,13 +6,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import type { Attempt } from '../../harness/types.ts';
-import { cell, cli, namespaces, needsRoot, readReport, runIdOf, tempDir } from './helpers.ts';
+import { cell, cli, explain, namespaces, needsRoot, readReport, runIdOf, tempDir } from './helpers.ts';
 
 if (needsRoot(test)) {
   test('tcp-matrix: the 5 × 5 over TCP, each pairing connecting in the phase its NATs allow', async (t) => {
     const out = tempDir('tcp');
     const r = await cli(['tcp-matrix', '--tries', '2', '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     const report = readReport(out);
     t.is(report.summary.matched, 25);
     t.deepEqual([cell(report, 'port-restricted', 'port-restricted').successes, cell(report, 'port-restricted', 'port-restricted').tries], [2, 2]);

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import type { Attempt } from '../../harness/types.ts';
-import { cell, cli, namespaces, needsRoot, processesOfRun, readReport, ROOT, runIdOf, tempDir } from './helpers.ts';
+import { cell, cli, explain, namespaces, needsRoot, processesOfRun, readReport, ROOT, runIdOf, tempDir } from './helpers.ts';
 
 const TIMEOUT_MS = 300;
 /** the harness's hard deadline for these scenarios: pairing wait 5000 + one punch window + 1500 grace */
@@ -58,7 +58,7 @@ if (needsRoot(test)) {
   test('a double-forked daemon that keeps the pipes neither holds up the try nor survives it, and the try says so', async (t) => {
     const out = tempDir('daemon');
     const r = await cli([scenario('daemon', fixture('daemon.sh'), undefined, 'failed'), '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     const c = cell(readReport(out), 'full-cone', 'full-cone');
     t.is(c.outcome, 'failed');
     t.deepEqual(c.notes, [
@@ -73,7 +73,7 @@ if (needsRoot(test)) {
   test('a rendezvous wrapper\'s child and daemon do not outlive the run', async (t) => {
     const out = tempDir('rdv-wrapper');
     const r = await cli([scenario('rdv-wrapper', join(ROOT, 'agents/udp-punch/peer.ts'), fixture('rendezvous-wrapper.sh')), '--out', out]);
-    t.is(r.exitCode, 0, r.all);
+    t.is(r.exitCode, 0, explain(r, out));
     t.is(cell(readReport(out), 'full-cone', 'full-cone').outcome, 'direct');
     const runId = runIdOf(out);
     t.deepEqual(processesOfRun(runId), [], 'the sleep the wrapper started and its daemon are gone');
