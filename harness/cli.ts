@@ -43,6 +43,9 @@ options:
   --observe          report without expectations: exit 0 unless a cell is an error
   --internet-hops N  routers the internet stands for: packets with a TTL of N or less die on the
                      internet bridge (default: the scenario's, else 8; 0 turns it off)
+  --shard I/N        run only the I-th of N shares of the tries (a cell's tries spread over the
+                     shards); each shard writes a normal run folder, and natmatrix merge pools them
+                     into the report of the whole run
   --dry-run          print the plan (namespaces, addresses, attempts) and exit; needs no root
   --no-color         plain terminal output (also NO_COLOR=1)
   -v, --verbose      say how the run was planned (the number of lanes and why) on stderr
@@ -78,6 +81,7 @@ const OPTIONS = {
   'rendezvous-scope': { type: 'string' },
   observe: { type: 'boolean' },
   'internet-hops': { type: 'string' },
+  shard: { type: 'string' },
   'dry-run': { type: 'boolean' },
   'no-color': { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
@@ -107,7 +111,9 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length !== 1) {
     throw new UsageError(positionals.length ? `give one scenario, not ${positionals.length}: ${positionals.join(' ')}` : `which scenario? give a name or a scenario file (your own go in ./scenarios/; known: ${listScenarios().join(', ')})`);
   }
-  const [{ executeRun, prepareRun, RUN_LIMITS }, { topologyJson }, { progressLine, renderJson, renderTerminal }] = await Promise.all([import('./session.ts'), import('./plan.ts'), import('./report.ts')]);
+  const [{ executeRun, prepareRun, RUN_LIMITS }, { parseShard, topologyJson }, { progressLine, renderJson, renderTerminal }] = await Promise.all([import('./session.ts'), import('./plan.ts'), import('./report.ts')]);
+  const shard = o.shard === undefined ? undefined : parseShard(o.shard);
+  if (typeof shard === 'string') throw new UsageError(shard);
   const options: RunScenarioOptions = {
     tries: runNumber(RUN_LIMITS, 'tries', o.tries),
     timeoutMs: runNumber(RUN_LIMITS, 'timeoutMs', o.timeout),
@@ -121,12 +127,13 @@ async function main(argv: string[]): Promise<number> {
     agents: o.agent ?? [],
     rendezvousAgent: o['rendezvous-agent'],
     rendezvousScope: o['rendezvous-scope'] as RendezvousScope | undefined,
+    shard,
   };
   const prepared = await prepareRun(positionals[0]!, options);
   const p = prepared.plan;
-  if (o.verbose) process.stderr.write(`natmatrix: run ${p.runId}: ${p.attempts.length} tries on ${p.jobs} lanes (${p.jobsWhy})\n`);
+  if (o.verbose) process.stderr.write(`natmatrix: run ${p.runId}: ${p.attempts.length} tries${p.shard ? ` (shard ${p.shard.index}/${p.shard.count} of ${p.shard.planned})` : ''} on ${p.jobs} lanes (${p.jobsWhy})\n`);
   if (o['dry-run']) {
-    console.log(JSON.stringify({ topology: topologyJson(p), attempts: p.attempts.map(({ natA, natB, ...a }) => a) }, null, 2));
+    console.log(JSON.stringify({ topology: topologyJson(p), planId: p.planId, ...(p.shard ? { shard: p.shard } : {}), attempts: p.attempts.map(({ natA, natB, ...a }) => a) }, null, 2));
     return EXIT.ok;
   }
 

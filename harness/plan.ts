@@ -1,6 +1,6 @@
 // plan: scenario + options → the concrete topology and the list of attempts. Pure: nothing is touched,
 // so the plan can be unit-tested, printed (--dry-run) and written as topology.json.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { availableParallelism, freemem } from 'node:os';
 import { NS_PREFIX } from './netns.ts';
 import { findNat, type NatType } from './nat.ts';
@@ -8,6 +8,7 @@ import { DEFAULT_INTERNET_HOPS, expectedOf, SAME_SITE, type Scenario } from './s
 import type { Expectation } from './expect.ts';
 import type { PeerView } from './judge.ts';
 import { DEFAULT_START_COST_MS } from './manifest.ts';
+import { VERSION } from './package.ts';
 
 /** One NAT'd site: a router namespace and the host behind it. */
 export interface Side {
@@ -88,6 +89,18 @@ export interface Plan {
   jobs: number;
   /** how the number of jobs was chosen (--verbose) */
   jobsWhy?: string;
+  /** what every shard of one run agrees on: a hash of natmatrix's version, the scenario, the options
+   * that shape the tries and every planned try (agent, pairing, try number, expectation) */
+  planId: string;
+  /** this run is one share of a larger one (--shard i/n): `attempts` holds only its tries, `planned`
+   * counts the whole run's */
+  shard?: Shard & { planned: number };
+}
+
+/** `--shard i/n`: the i-th of n shares of a run's tries (1-based). */
+export interface Shard {
+  index: number;
+  count: number;
 }
 
 export interface PlanOptions {
@@ -103,6 +116,8 @@ export interface PlanOptions {
   observe?: boolean;
   /** --internet-hops */
   internetHops?: number;
+  /** run only this share of the tries (--shard i/n) */
+  shard?: Shard;
 }
 
 /** Most lanes one run may have: two WAN addresses each in 203.0.113.20–.253. */
@@ -266,6 +281,7 @@ export function topologyPlan(name: string, lanes: number, runId = newRunId(), la
     holdMs: 0,
     keepaliveMs: 0,
     jobs: n,
+    planId: '',
   };
 }
 
@@ -293,6 +309,17 @@ export function plan(scenario: Scenario, opts: PlanOptions = {}): Plan {
   });
   // Pairings expected to fail cost a whole punch window: start them first so they overlap the rest.
   attempts.sort((x, y) => Number(x.expected === 'direct') - Number(y.expected === 'direct') || x.cell - y.cell || x.try - y.try);
+  const internetHops = opts.internetHops ?? scenario.internetHops;
+  const planId = planIdOf(scenario, attempts, { tries, timeoutMs, internetHops });
+  const planned = attempts.length;
+  if (opts.shard) {
+    // dealt round the shards in the order above: a cell's tries spread over them (its 20 tries over 4
+    // runners), and each shard gets its share of the slow, expected-to-fail tries
+    const { index, count } = checkShard(opts.shard, planned);
+    const mine = attempts.filter((_, k) => k % count === index - 1);
+    attempts.length = 0;
+    attempts.push(...mine);
+  }
   const cost = attempts.reduce((sum, x) => sum + scenario.agents[x.agent]!.startCostMs, 0) / Math.max(1, attempts.length);
   // lanes sized for serving agents when every agent of the run serves (a window per strategy step)
   const serving = scenario.agents.every((x) => x.serve) ? { windowMs: timeoutMs * Math.max(...scenario.agents.map((x) => x.strategy?.length ?? 1)) } : null;
@@ -300,9 +327,53 @@ export function plan(scenario: Scenario, opts: PlanOptions = {}): Plan {
   const jobs = Math.min(opts.jobs ?? chosen!.jobs, attempts.length, MAX_JOBS);
   if (jobs < 1) throw new Error('jobs must be at least 1');
   const { holdMs, keepaliveMs } = scenario;
-  const internetHops = opts.internetHops ?? scenario.internetHops;
   const jobsWhy = chosen ? chosen.why : `--jobs ${opts.jobs}${opts.jobs! > jobs ? `, capped at the ${jobs} tries` : ''}`;
-  return { ...topologyPlan(scenario.name, jobs, runId, layersOf(scenario)), agents: scenario.agents.length, internetHops, attempts, tries, timeoutMs, holdMs, keepaliveMs, jobs, jobsWhy };
+  return { ...topologyPlan(scenario.name, jobs, runId, layersOf(scenario)), agents: scenario.agents.length, internetHops, attempts, tries, timeoutMs, holdMs, keepaliveMs, jobs, jobsWhy, planId, ...(opts.shard ? { shard: { ...opts.shard, planned } } : {}) };
+}
+
+/** Most shards one run may be split into. */
+export const MAX_SHARDS = 1000;
+
+/** `i/n` from the command line (1 ≤ i ≤ n), or a UsageError-worthy message. */
+export function parseShard(text: string): Shard | string {
+  const m = /^(\d{1,4})\/(\d{1,4})$/.exec(text.trim());
+  if (!m) return `--shard takes i/n, the i-th of n shares (e.g. 2/4), not "${text}"`;
+  const index = Number(m[1]);
+  const count = Number(m[2]);
+  if (count < 1 || count > MAX_SHARDS) return `--shard ${text}: n must be 1 to ${MAX_SHARDS}`;
+  if (index < 1 || index > count) return `--shard ${text}: i must be 1 to ${count} (shards are numbered from 1)`;
+  return { index, count };
+}
+
+function checkShard(shard: Shard, planned: number): Shard {
+  const { index, count } = shard;
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(count) || count < 1 || count > MAX_SHARDS || index < 1 || index > count) {
+    throw new ShardError(`shard ${index}/${count}: need 1 ≤ i ≤ n ≤ ${MAX_SHARDS}`);
+  }
+  if (count > planned) throw new ShardError(`--shard ${index}/${count}: the run has only ${planned} tries, so at most ${planned} shards (each gets at least one try)`);
+  return shard;
+}
+
+/** A shard that cannot be: the session turns it into a UsageError (exit 2). */
+export class ShardError extends Error {}
+
+/**
+ * The plan's identity, the same on every machine: natmatrix's version, the scenario's name, the options
+ * that shape the tries, each agent as it is judged (name, verdict rule, timing, strategy) and every
+ * planned try (agent, pairing, try number, expectation). Not the run id, paths, lanes or jobs: shards
+ * run on machines of different sizes.
+ */
+function planIdOf(scenario: Scenario, attempts: PlannedAttempt[], o: { tries: number; timeoutMs: number; internetHops: number }): string {
+  const identity = {
+    natmatrix: VERSION,
+    scenario: scenario.name,
+    ...o,
+    holdMs: scenario.holdMs,
+    keepaliveMs: scenario.keepaliveMs,
+    agents: scenario.agents.map((x) => ({ name: x.name, verdict: x.verdict, timing: x.timing, strategy: x.strategy, services: x.services })),
+    planned: attempts.map((x) => [x.agent, x.cell, x.a, x.b, x.try, x.expected]),
+  };
+  return createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16);
 }
 
 /** The hosts of a lane: where its agents run. */

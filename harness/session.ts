@@ -10,8 +10,9 @@ import { agentFromPath, checkAgentNames, ensureInstalled, RENDEZVOUS_SCOPES, spl
 import { buildTopology, type Lab } from './lab.ts';
 import { classifyOnLab, misbehaving } from './classify.ts';
 import { natInfo } from './nat.ts';
-import { MAX_JOBS, plan, topologyJson, type Plan } from './plan.ts';
-import { compareAgents, renderJson, renderMarkdown, summarize, timeDistribution } from './report.ts';
+import { MAX_JOBS, plan, ShardError, topologyJson, type Plan, type Shard } from './plan.ts';
+import { compareAgents, summarize, timeDistribution } from './report.ts';
+import { writeReports } from './report-files.ts';
 import { runnableAgents } from './agent-env.ts';
 import { runAttempts } from './run.ts';
 import { checkOutOption, checkRunFolder, handOverToInvokingUser, makeRunFolder } from './run-folder.ts';
@@ -43,6 +44,8 @@ export interface RunScenarioOptions {
   /** the rendezvous executable for every agent */
   rendezvousAgent?: string;
   rendezvousScope?: RendezvousScope;
+  /** run only the index-th of count shares of the tries (1-based; `natmatrix merge` pools the shards) */
+  shard?: Shard;
   /** called after every finished try */
   onAttempt?: (done: number, total: number) => void;
   /** what the run says on the way (a verified router, …); default: nothing */
@@ -114,13 +117,20 @@ export async function prepareRun(scenario: string | ScenarioInput | Scenario, o:
   }
   const s: Scenario = { ...loaded, agents: chosenAgents(loaded, o.agents ?? [], o.rendezvousAgent, o.rendezvousScope) };
   const observe = o.observe === true || s.observe;
-  const p = plan(s, {
-    tries: intOption('tries', o.tries),
-    timeoutMs: intOption('timeoutMs', o.timeoutMs),
-    jobs: intOption('jobs', o.jobs),
-    observe,
-    internetHops: intOption('internetHops', o.internetHops),
-  });
+  let p: Plan;
+  try {
+    p = plan(s, {
+      tries: intOption('tries', o.tries),
+      timeoutMs: intOption('timeoutMs', o.timeoutMs),
+      jobs: intOption('jobs', o.jobs),
+      observe,
+      internetHops: intOption('internetHops', o.internetHops),
+      shard: o.shard,
+    });
+  } catch (e) {
+    if (e instanceof ShardError) throw new UsageError(e.message, { cause: e });
+    throw e;
+  }
   checkOutOption(o.out);
   return { scenario: s, plan: p, observe };
 }
@@ -228,9 +238,10 @@ export async function executeRun(prepared: PreparedRun, o: RunScenarioOptions = 
       summary: summarize(cells, scenario.agents.length === 1 ? scenario.agents[0]!.strategy : null),
       comparison: compareAgents(cells),
       outDir,
+      planId: p.planId,
+      ...(p.shard ? { shard: p.shard } : {}),
     };
-    writeFileSync(resolve(outDir, 'report.json'), renderJson(report));
-    writeFileSync(resolve(outDir, 'report.md'), renderMarkdown(report));
+    writeReports(outDir, report);
     if (o.keep) lab.keep();
     return report;
   } catch (e) {

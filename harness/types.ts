@@ -239,6 +239,26 @@ export interface Report {
   comparison: AgentDifference[];
   /** absolute path of the run folder */
   outDir: string;
+  /** the plan's identity (plan.ts planIdOf): shards of one run share it, and merge checks it */
+  planId?: string;
+  /** this run is the index-th of count shares of a larger run (--shard): its cells hold only its own
+   * tries; `planned` counts the whole run's */
+  shard?: { index: number; count: number; planned: number };
+  /** this report pools the tries of these shards (natmatrix merge) */
+  merged?: { shards: MergedShard[] };
+}
+
+/** One shard of a merged report: where it ran and what it brought. */
+export interface MergedShard {
+  index: number;
+  runId: string;
+  startedAt: string;
+  durationMs: number;
+  jobs: number;
+  tries: number;
+  kernel: string;
+  /** the shard's own run folder, as merge was given it */
+  from: string;
 }
 
 /** How a cell changed between a base run and a new one (`natmatrix compare`, `--baseline`). */

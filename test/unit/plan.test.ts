@@ -1,7 +1,7 @@
 // plan(): the pure scenario → topology + attempts step.
 import test from 'ava';
 import { isolationRuleset, parseCrossLaneDrops } from '../../harness/lab.ts';
-import { MAX_JOBS, PUBLIC_SUBNET, chooseJobs, defaultJobs, LANE_MEMORY_BYTES, layersOf, newRunId, nsName, partnerViews, plan, planNamespaces, serviceAddresses, topologyJson, type Plan } from '../../harness/plan.ts';
+import { MAX_JOBS, PUBLIC_SUBNET, chooseJobs, defaultJobs, LANE_MEMORY_BYTES, layersOf, newRunId, nsName, parseShard, partnerViews, plan, planNamespaces, serviceAddresses, ShardError, topologyJson, type Plan } from '../../harness/plan.ts';
 import { parseScenario, type Scenario } from '../../harness/scenario.ts';
 import { DEFAULT_START_COST_MS } from '../../harness/manifest.ts';
 
@@ -334,4 +334,45 @@ test('isolationRuleset: a lane\'s two ports reach each other and rdv only; cross
   for (const port of ['l0a', 'l0b', 'l1a', 'l1b', 'l2a', 'l2b']) t.true(rules.includes(`iifname "${port}" counter drop`), port);
   const listing = 'chain forward {\n iifname "l0a" counter packets 0 bytes 0 drop\n iifname "l1a" counter packets 3 bytes 252 drop\n iifname "l1b" counter packets 2 bytes 1 drop\n iifname "l2b" counter packets 7 bytes 9 drop\n}';
   t.deepEqual(parseCrossLaneDrops(listing, p), { 1: 5, 2: 7 });
+});
+
+test('shards: every try of the run in exactly one shard, a cell\'s tries spread over them, the plan id shared', (t) => {
+  const whole = plan(fullMatrix(20), { runId: RUN, jobs: 4 });
+  const key = (a: { cell: number; try: number }) => `${a.cell}.${a.try}`;
+  const seen = new Map<string, number>();
+  const shards = [1, 2, 3, 4].map((index) => plan(fullMatrix(20), { runId: `r${index}`, jobs: 4, shard: { index, count: 4 } }));
+  for (const s of shards) {
+    t.is(s.planId, whole.planId, 'shards of one run agree on the plan whatever their run ids');
+    t.deepEqual(s.shard, { index: s.shard!.index, count: 4, planned: 500 });
+    t.true(s.attempts.length === 125, `shard ${s.shard!.index}: ${s.attempts.length} tries`);
+    for (const a of s.attempts) seen.set(key(a), (seen.get(key(a)) ?? 0) + 1);
+    // each shard holds tries of every cell: 20 tries dealt over 4 shards is 5 each
+    t.is(new Set(s.attempts.map((a) => a.cell)).size, 25);
+  }
+  t.is(seen.size, 500);
+  t.true([...seen.values()].every((n) => n === 1), 'no try runs twice');
+  t.deepEqual([...seen.keys()].sort(), whole.attempts.map(key).sort());
+  // the expected-to-fail tries (a whole window each) are shared out too
+  t.deepEqual(shards.map((s) => s.attempts.filter((a) => a.expected === 'failed').length), [15, 15, 15, 15]);
+  // the same shard twice is the same tries
+  t.deepEqual(plan(fullMatrix(20), { runId: 'x', shard: { index: 3, count: 4 } }).attempts.map(key), shards[2]!.attempts.map(key));
+});
+
+test('the plan id changes with what shapes the tries, not with the run id or the jobs', (t) => {
+  const id = plan(fullMatrix(3), { runId: 'a1', jobs: 2 }).planId;
+  t.regex(id, /^[0-9a-f]{16}$/);
+  t.is(plan(fullMatrix(3), { runId: 'b2', jobs: 9 }).planId, id);
+  t.not(plan(fullMatrix(4), { runId: 'a1' }).planId, id, 'tries');
+  t.not(plan(fullMatrix(3), { runId: 'a1', timeoutMs: 900 }).planId, id, 'window');
+  t.not(plan(fullMatrix(3), { runId: 'a1', observe: true }).planId, id, 'expectations');
+  t.not(plan(fullMatrix(3), { runId: 'a1', internetHops: 3 }).planId, id, 'internet depth');
+  t.not(plan(oneByOne(), { runId: 'a1' }).planId, id, 'scenario');
+});
+
+test('--shard is i/n with 1 ≤ i ≤ n, and a shard must get at least one try', (t) => {
+  t.deepEqual(parseShard('2/4'), { index: 2, count: 4 });
+  t.deepEqual(parseShard('1/1'), { index: 1, count: 1 });
+  for (const bad of ['0/0', '5/4', '0/3', '1/0', 'x', '1/2/3', '-1/4', '1.5/4', '', '1/1001']) t.is(typeof parseShard(bad), 'string', bad);
+  t.regex(parseShard('5/4') as string, /i must be 1 to 4/);
+  t.throws(() => plan(oneByOne('direct', 2), { runId: RUN, shard: { index: 3, count: 3 } }), { instanceOf: ShardError, message: /only 2 tries, so at most 2 shards/ });
 });
