@@ -123,7 +123,7 @@ function distributionText(d: TimeDistribution): string {
 }
 
 /** What makes an agent's verdicts different from the default, in a few words ("b decides, budget 8000 ms"). */
-function agentTraits(x: AgentReport): string {
+export function agentTraits(x: AgentReport): string {
   return [
     x.verdict === 'both' ? '' : x.verdict === 'either' ? 'either side decides' : `${x.verdict} decides`,
     x.timing.mode === 'budget' ? `budget ${x.timing.budgetMs} ms` : '',
@@ -196,6 +196,16 @@ function summaryLine(s: Summary, observe: boolean): string {
   return head + (extras.length ? ` (${extras.join(', ')})` : '');
 }
 
+/** What part of a run the report holds: one shard's tries, or every shard's pooled (else null). */
+export function shardText(report: Report): string | null {
+  if (report.shard) {
+    const { index, count, planned } = report.shard;
+    return `shard ${index}/${count}: ${report.cells.reduce((n, c) => n + c.tries, 0)} of the run's ${planned} tries`;
+  }
+  if (report.merged) return `merged from ${report.merged.shards.length} shards (runs ${report.merged.shards.map((x) => x.runId).join(', ')})`;
+  return null;
+}
+
 export function renderTerminal(report: Report, opts: { color: boolean }): string {
   const paint = (style: Style | null, s: string): string =>
     opts.color && style ? styleText(style, s, { validateStream: false }) : s;
@@ -208,6 +218,7 @@ export function renderTerminal(report: Report, opts: { color: boolean }): string
     paint('bold', `natmatrix: ${report.scenario}`) +
       ` — ${report.description} · ${pairings} pairings × ${report.options.tries} tries` +
       (several(report) ? ` × ${report.agents.length} agents` : '') +
+      (shardText(report) ? ` · ${shardText(report)}` : '') +
       ` · ${seconds(report.durationMs)} · ${report.outDir}`,
     '',
   );
@@ -257,7 +268,7 @@ export function renderTerminal(report: Report, opts: { color: boolean }): string
 
 /** Only when something is worth saying: packets one lane sent towards another (dropped), or lanes the
  * kernel could not isolate. */
-function isolationLine(report: Report): string | null {
+export function isolationLine(report: Report): string | null {
   const { enforced, crossLaneDrops, lowTtlDrops = 0, internetHops = 0 } = report.isolation;
   if (!enforced) return 'lanes not isolated: this kernel has no nft bridge family, so nothing stops traffic between pairings (peers are still checked)';
   const said: string[] = [];
@@ -393,6 +404,7 @@ export function renderMarkdown(report: Report): string {
     `- run id: \`${report.runId}\``,
     `- started: ${report.startedAt}`,
     `- duration: ${seconds(report.durationMs)}`,
+    ...(shardText(report) ? [`- ${shardText(report)}`] : []),
     `- options: tries ${options.tries}, timeout ${options.timeoutMs} ms, jobs ${options.jobs}${observe ? ', observe only' : ''}, internet depth ${report.isolation.internetHops ?? 0} routers`,
     ...(single ? [`- agent: \`${esc(single.name)}\` (\`${esc(single.source)}\`)${agentTraits(single) ? `: ${esc(agentTraits(single))}` : ''}`] : []),
     ...(isolationLine(report) ? [`- ${isolationLine(report)}`] : []),
