@@ -2,6 +2,7 @@
 // theirs, not natmatrix's folder: npm runs scripts in the package's folder and says where it was
 // called from in INIT_CWD), --help and --version, whole numbers, "did you mean", and the options npm
 // swallows when they come before `--`.
+import { appendFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
@@ -164,5 +165,14 @@ export function exitWhenFlushed(code: number): void {
   for (const s of streams) {
     if (s.writableLength === 0 || s.destroyed || s.writableEnded) done();
     else s.write('', () => done());
+  }
+}
+
+/** Append a job summary to the file CI gave (`--summary FILE`); a file that cannot be written is said, not fatal: the run's results stand. */
+export function appendSummary(file: string, markdown: string): void {
+  try {
+    appendFileSync(fromUser(file), markdown + '\n');
+  } catch (e) {
+    process.stderr.write(`natmatrix: could not append the summary to ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
   }
 }

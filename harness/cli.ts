@@ -5,7 +5,7 @@
 // Only what --help needs is imported up front: the rest (scenarios, zod, the whole run) once the
 // command line is read, so that `--help` costs Node's start and little more.
 import { resolve } from 'node:path';
-import { exitWhenFlushed, parseCommandLine, refuseSwallowed, wholeNumber } from './args.ts';
+import { appendSummary, exitWhenFlushed, parseCommandLine, refuseSwallowed, wholeNumber } from './args.ts';
 import { EXIT, exitCodeOf, LeftoverError, RunError, UsageError } from './errors.ts';
 import type { Scenario } from './scenario.ts';
 import type { RUN_LIMITS as RunLimits, RunScenarioOptions } from './session.ts';
@@ -46,6 +46,9 @@ options:
   --shard I/N        run only the I-th of N shares of the tries (a cell's tries spread over the
                      shards); each shard writes a normal run folder, and natmatrix merge pools them
                      into the report of the whole run
+  --summary FILE     also append a narrow markdown summary (verdict, matrices, the cells to look at
+                     and where their evidence is) to FILE, e.g. "$GITHUB_STEP_SUMMARY"
+  --summary-artifact NAME   the name the run folder is uploaded under, for the summary's pointers
   --dry-run          print the plan (namespaces, addresses, attempts) and exit; needs no root
   --no-color         plain terminal output (also NO_COLOR=1)
   -v, --verbose      say how the run was planned (the number of lanes and why) on stderr
@@ -82,6 +85,8 @@ const OPTIONS = {
   observe: { type: 'boolean' },
   'internet-hops': { type: 'string' },
   shard: { type: 'string' },
+  summary: { type: 'string' },
+  'summary-artifact': { type: 'string' },
   'dry-run': { type: 'boolean' },
   'no-color': { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
@@ -111,7 +116,7 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length !== 1) {
     throw new UsageError(positionals.length ? `give one scenario, not ${positionals.length}: ${positionals.join(' ')}` : `which scenario? give a name or a scenario file (your own go in ./scenarios/; known: ${listScenarios().join(', ')})`);
   }
-  const [{ executeRun, prepareRun, RUN_LIMITS }, { parseShard, topologyJson }, { progressLine, renderJson, renderTerminal }] = await Promise.all([import('./session.ts'), import('./plan.ts'), import('./report.ts')]);
+  const [{ executeRun, prepareRun, RUN_LIMITS }, { parseShard, topologyJson }, { progressLine, renderJson, renderSummary, renderTerminal, summaryLinks }] = await Promise.all([import('./session.ts'), import('./plan.ts'), import('./report.ts')]);
   const shard = o.shard === undefined ? undefined : parseShard(o.shard);
   if (typeof shard === 'string') throw new UsageError(shard);
   const options: RunScenarioOptions = {
@@ -150,6 +155,7 @@ async function main(argv: string[]): Promise<number> {
   });
   if (progress) process.stderr.write('\r\x1b[K');
   say(renderTerminal(report, { color }));
+  if (o.summary) appendSummary(o.summary, renderSummary(report, summaryLinks(o['summary-artifact'])));
   if (o.json) process.stdout.write(renderJson(report));
   if (o.keep) {
     say(`topology kept: ${resolve(report.outDir, 'topology.json')}`);

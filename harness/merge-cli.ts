@@ -2,7 +2,7 @@
 // into one run folder and report, as if one machine had run it all (merge.ts). Its exit code is a
 // run's: 0 every pairing as expected, 1 a mismatch, 3 an error cell; 2 for shards that do not make
 // one run, or anything else the user can fix. Needs no root.
-import { exitWhenFlushed, fromUser, parseCommandLine, refuseSwallowed } from './args.ts';
+import { appendSummary, exitWhenFlushed, fromUser, parseCommandLine, refuseSwallowed } from './args.ts';
 import { EXIT, exitCodeOf, UsageError } from './errors.ts';
 
 const HELP = `usage: natmatrix merge DIR... --out DIR [options]      (npm run merge -- DIR... --out DIR)
@@ -16,6 +16,8 @@ missing or repeated shard, a report or attempts.json that is missing or corrupt.
 
 options:
   --out DIR    the merged run folder, new or empty
+  --summary FILE            also append a narrow markdown summary to FILE ("$GITHUB_STEP_SUMMARY")
+  --summary-artifact NAME   the name the merged run folder is uploaded under, for the summary
   --json       print the merged report.json on stdout (the table goes to stderr)
   --no-color   plain terminal output (also NO_COLOR=1)
   -h, --help   this text
@@ -27,6 +29,8 @@ exit codes: 0 every pairing as expected · 1 some pairing differs from its expec
 
 const OPTIONS = {
   out: { type: 'string' },
+  summary: { type: 'string' },
+  'summary-artifact': { type: 'string' },
   json: { type: 'boolean' },
   'no-color': { type: 'boolean' },
 } as const;
@@ -38,13 +42,14 @@ async function main(argv: string[]): Promise<number> {
   const { values: o, positionals } = args;
   if (positionals.length === 0) throw new UsageError('which shards? give the run folder of every shard: natmatrix merge runs/shard-1 runs/shard-2 … --out runs/merged');
   if (o.out === undefined || o.out.trim() === '') throw new UsageError('where to? give the merged run folder with --out DIR (new or empty)');
-  const [{ mergeRuns }, { renderJson, renderTerminal }] = await Promise.all([import('./merge.ts'), import('./report.ts')]);
+  const [{ mergeRuns }, { renderJson, renderSummary, renderTerminal, summaryLinks }] = await Promise.all([import('./merge.ts'), import('./report.ts')]);
   const t0 = performance.now();
   const report = mergeRuns(positionals.map((d) => fromUser(d)), { out: fromUser(o.out) });
   const human = o.json ? process.stderr : process.stdout;
   const color = !o['no-color'] && !process.env.NO_COLOR && human.isTTY === true;
   human.write(renderTerminal(report, { color }) + '\n');
   human.write(`merged ${report.merged!.shards.length} shards (${report.merged!.shards.reduce((n, s) => n + s.tries, 0)} tries) in ${Math.round(performance.now() - t0)} ms into ${report.outDir}\n`);
+  if (o.summary) appendSummary(o.summary, renderSummary(report, summaryLinks(o['summary-artifact'])));
   if (o.json) process.stdout.write(renderJson(report));
   if (report.summary.errored > 0) return EXIT.error;
   return report.summary.mismatched > 0 ? EXIT.mismatch : EXIT.ok;

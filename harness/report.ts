@@ -324,6 +324,52 @@ function mdMatrix(report: Report, agent: AgentReport | null): string[] {
   );
 }
 
+/** Where a job summary points for evidence: the uploaded run folder. */
+export interface SummaryLinks {
+  /** the artifact's name (the run folder, uploaded) */
+  artifact?: string;
+  /** a page listing the artifact (GitHub: the workflow run's page) */
+  url?: string;
+}
+
+function summaryCell(c: Cell | undefined): string {
+  if (!c) return '–';
+  const letter = c.path ? ` ${pathLetter(c.path)}` : '';
+  if (c.outcome === 'error') return `⚠️ ${count(c)}`;
+  if (!c.match) return `❌ ${count(c)}${letter}`;
+  return `${c.flaky ? '〰️' : '✅'} ${count(c)}${letter}`;
+}
+
+/**
+ * A job summary (GitHub's step summary, GitLab's report): narrow enough for the page — the verdict, a
+ * matrix per agent with one short mark per cell, and a line per cell that did not match or errored,
+ * whose evidence is named as a folder of the uploaded run folder (relative links lead nowhere there).
+ */
+export function renderSummary(report: Report, links: SummaryLinks = {}): string {
+  const observe = report.options.observe === true;
+  const out = [`## natmatrix: ${esc(report.scenario)}`, '', `**${mdVerdict(report.summary, observe)}** · ${seconds(report.durationMs)}${shardText(report) ? ` · ${esc(shardText(report)!)}` : ''}`, ''];
+  for (const agent of agentsOf(report)) {
+    if (several(report) && agent) out.push(`**${esc(agent.name)}**: ${mdVerdict(agent.summary, observe)}`, '');
+    out.push(...table(['A \\ B', ...report.cols.map(esc)], report.rows.map((a) => [`**${esc(a)}**`, ...report.cols.map((b) => summaryCell(cellAt(report, a, b, agent?.name)))])), '');
+  }
+  const legend = pathLegend(report);
+  out.push(`✅ as expected · ❌ not as expected · ⚠️ error · 〰️ flaky · x/y connected/tries${legend ? ` · ${legend}` : ''}`, '');
+  const where = links.artifact ? `in the artifact \`${esc(links.artifact)}\`` : 'in the run folder';
+  const bad = report.cells.filter((c) => c.outcome === 'error' || !c.match);
+  if (bad.length) {
+    out.push(`### ${bad.length} cell${bad.length === 1 ? '' : 's'} to look at`, '');
+    for (const c of bad.slice(0, 30)) {
+      const agent = several(report) ? ` (${esc(c.agent)})` : '';
+      const got = c.outcome === 'error' ? 'error' : `${what(c)} ${count(c)}`;
+      out.push(`- **${esc(c.a)} × ${esc(c.b)}**${agent}: expected ${esc(expectationText(c.expected))}, got ${got}${c.reasons[0] ? ` — ${esc(c.reasons[0].slice(0, 200))}` : ''}; evidence \`${esc(c.evidence)}/\``);
+    }
+    if (bad.length > 30) out.push(`- … and ${bad.length - 30} more: report.md ${where}`);
+    out.push('');
+  }
+  out.push(`Evidence, every report format (report.html, report.junit.xml, report.md, report.json) and the agents' logs are ${where}${links.url ? `: [${links.url}](${links.url})` : ''}.`, '');
+  return out.join('\n');
+}
+
 export function renderMarkdown(report: Report): string {
   const { summary, host, options } = report;
   const observe = options.observe === true;
@@ -421,4 +467,13 @@ export function renderMarkdown(report: Report): string {
 export function progressLine(done: number, total: number, elapsedMs: number): string {
   const eta = done > 0 ? (elapsedMs / done) * (total - done) : null;
   return `  ${done}/${total} tries · ${(elapsedMs / 1000).toFixed(1)} s elapsed · ETA ${eta === null ? '–' : `${(eta / 1000).toFixed(1)} s`}`;
+}
+
+/**
+ * Where a CI job's summary points for evidence: the artifact's name as given, and on GitHub Actions
+ * the workflow run's page (its artifacts are listed there), from the variables GitHub sets.
+ */
+export function summaryLinks(artifact: string | undefined, env: NodeJS.ProcessEnv = process.env): SummaryLinks {
+  const { GITHUB_SERVER_URL: server, GITHUB_REPOSITORY: repo, GITHUB_RUN_ID: run } = env;
+  return { ...(artifact ? { artifact } : {}), ...(server && repo && run ? { url: `${server}/${repo}/actions/runs/${run}` } : {}) };
 }

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { judgeCell, satisfies, wilson } from '../../harness/judge.ts';
-import { cellAt, progressLine, renderJson, renderMarkdown, renderTerminal, summarize } from '../../harness/report.ts';
+import { cellAt, progressLine, renderJson, renderMarkdown, renderSummary, renderTerminal, summarize, summaryLinks } from '../../harness/report.ts';
 import { outcomeOfPath, type AgentExit, type Attempt, type Cell, type Expected, type Outcome, type Report } from '../../harness/types.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -428,4 +428,23 @@ test('isolation: cross-lane drops and unisolated lanes are said in terminal and 
   const shallow = { ...allMatched, isolation: { enforced: true, crossLaneDrops: {}, internetHops: 8, lowTtlDrops: 12 } };
   t.true(renderTerminal(shallow, { color: false }).includes("the internet's depth (8 routers) dropped 12 packets sent with a TTL too low to cross it"));
   t.regex(renderTerminal(open, { color: false }), /lanes not isolated: this kernel has no nft bridge family/);
+});
+
+test('job summary: narrow matrix cells, one line per cell to look at with its evidence folder, the artifact named', (t) => {
+  const md = renderSummary(withMismatch, summaryLinks('natmatrix-sym', { GITHUB_SERVER_URL: 'https://github.com', GITHUB_REPOSITORY: 'o/r', GITHUB_RUN_ID: '42' }));
+  const rows = md.split('\n').filter((l) => l.startsWith('| **'));
+  t.is(rows.length, 2);
+  // short marks only: no reasons, no expectation text in the matrix
+  for (const r of rows) for (const c of r.split(' | ').slice(1)) t.true([...c.replace(/ \|$/, '')].length <= 10, `narrow: "${c}"`);
+  t.regex(md, /❌ 3\/3 U/);
+  t.regex(md, /### 2 cells to look at/);
+  t.regex(md, /- \*\*full-cone × port-restricted\*\*: expected direct, got failed 0\/3 — timeout \\\| peer never answered; evidence `cells\/full-cone__port-restricted\/`/);
+  t.regex(md, /- \*\*symmetric × port-restricted\*\*: expected failed, got direct-udp 3\/3/);
+  t.regex(md, /in the artifact `natmatrix-sym`: \[https:\/\/github.com\/o\/r\/actions\/runs\/42\]/);
+  t.notRegex(md, /\]\(cells\//, 'no relative links: they lead nowhere in a job summary');
+  const good = renderSummary(allMatched, summaryLinks(undefined, {}));
+  t.regex(good, /✅ all 3 pairings as expected/);
+  t.notRegex(good, /to look at/);
+  t.regex(good, /are in the run folder\.$/m);
+  t.regex(renderSummary(withErrorAndFlaky), /⚠️ 1\/3/);
 });
