@@ -1,10 +1,11 @@
 // The error classes that decide natmatrix's exit codes, in one place. Anything the user can fix (a
 // bad option, a malformed scenario or manifest, a missing tool, not root) is exit 2 with one line; a
 // failure of the run itself is exit 3; a teardown that could not remove everything is exit 4 (it says what
-// is left and how to remove it), whatever the run's own outcome or the signal that ended it.
+// is left and how to remove it), whatever the run's own outcome or the signal that ended it. A
+// comparison of two runs (`natmatrix compare`) that finds a significant regression is exit 5.
 
 /** Exit codes of every natmatrix command. */
-export const EXIT = { ok: 0, mismatch: 1, usage: 2, error: 3, leftover: 4 } as const;
+export const EXIT = { ok: 0, mismatch: 1, usage: 2, error: 3, leftover: 4, regression: 5 } as const;
 
 /** A problem with what the user asked for (exit code 2). */
 export class UsageError extends Error {
