@@ -1,7 +1,8 @@
 // npm run clean [-- RUNID…]: remove natmatrix leftovers — every nmx-* namespace (or only those of the
 // given runs) and the processes inside them, ended by PID. Touches nothing else; safe to run twice.
 import { readFileSync, readlinkSync } from 'node:fs';
-import { exitWhenFlushed, helpOrVersion } from './args.ts';
+import { join } from 'node:path';
+import { exitWhenFlushed, fromUser, helpOrVersion } from './args.ts';
 import { EnvironmentError, preflight } from './host.ts';
 import { deleteNamespaces, endPids, listNamespaces, NS_PREFIX, processesIn } from './netns.ts';
 import { procPids } from './proc.ts';
@@ -43,24 +44,39 @@ export async function clean(runIds: string[] = []): Promise<CleanResult> {
   return { namespaces, pids };
 }
 
-const HELP = `usage: natmatrix clean [RUNID…]      (npm run clean -- [RUNID…])
+const HELP = `usage: natmatrix clean [RUNID|RUN-FOLDER…]      (npm run clean -- [RUNID|RUN-FOLDER…])
 
 Removes natmatrix's leftovers: every nmx-* network namespace (or only those of the given runs) and
 the processes inside them, ended by PID. Touches nothing else; safe to run twice. Needs root (sudo).
-A run id is the part after nmx- in a namespace name (e.g. k3x9qz), also in a run's topology.json.
+A run id is the part after nmx- in a namespace name (e.g. k3x9qz), also in a run's topology.json; a
+run folder stands for its run (a CI job cleans up only its own run: natmatrix clean runs/mine).
 
 options:
   -h, --help   this text
   --version    print natmatrix's version`;
 
+/** A run id as given, or the run id of a run folder (its topology.json, written before anything is built). */
+export function runIdOfArg(arg: string): string | null {
+  if (/^[a-z0-9]{1,12}$/.test(arg)) return arg;
+  try {
+    const id = (JSON.parse(readFileSync(join(fromUser(arg), 'topology.json'), 'utf8')) as { runId?: unknown }).runId;
+    return typeof id === 'string' && /^[a-z0-9]{1,12}$/.test(id) ? id : null;
+  } catch {
+    return null;
+  }
+}
+
 async function main(): Promise<number> {
-  const ids = process.argv.slice(2);
-  if (helpOrVersion(ids, HELP)) return 0;
-  for (const id of ids) {
-    if (!/^[a-z0-9]{1,12}$/.test(id)) {
-      process.stderr.write(`natmatrix clean: "${id}" is not a run id (the part after ${NS_PREFIX} in a namespace name, e.g. k3x9qz; --help says more)\n`);
+  const args = process.argv.slice(2);
+  if (helpOrVersion(args, HELP)) return 0;
+  const ids: string[] = [];
+  for (const arg of args) {
+    const id = runIdOfArg(arg);
+    if (id === null) {
+      process.stderr.write(`natmatrix clean: "${arg}" is neither a run id (the part after ${NS_PREFIX} in a namespace name, e.g. k3x9qz) nor a run folder with a topology.json (--help says more)\n`);
       return 2;
     }
+    ids.push(id);
   }
   try {
     preflight({ ip: 'iproute2' });

@@ -130,7 +130,12 @@ if (needsRoot(test)) {
     const sh = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/shell.ts'), topo.runId, '0ra', 'nft', 'list', 'ruleset'], { reject: false });
     t.is(sh.exitCode, 0, sh.stderr);
     t.regex(sh.stdout, /table ip nmx \{/);
-    const c = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/clean.ts'), topo.runId], { reject: false });
+    // the run folder stands for its run (how a CI job removes only its own lab)
+    const bad = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/clean.ts'), join(out, 'nope')], { reject: false });
+    t.is(bad.exitCode, 2);
+    t.regex(bad.stderr, /neither a run id .* nor a run folder with a topology.json/);
+    t.is((await namespaces(`nmx-${topo.runId}-`)).length, topo.namespaces.length, 'a bad argument removes nothing');
+    const c = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'harness/clean.ts'), out], { reject: false });
     t.is(c.exitCode, 0, c.stderr);
     t.regex(c.stdout, new RegExp(`removed ${topo.namespaces.length} namespaces of run ${topo.runId}`));
     t.deepEqual(await namespaces(`nmx-${topo.runId}-`), []);
