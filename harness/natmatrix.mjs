@@ -15,6 +15,8 @@ const COMMANDS = {
   clean: ['clean.ts', 'remove leftover nmx-* namespaces and their processes'],
   shell: ['shell.ts', 'a shell (or one command) inside a node of a lab kept with --keep'],
   bench: ['bench.ts', 'time whole scenario runs against the targets'],
+  compare: ['compare-cli.ts', 'compare two runs cell by cell: unchanged, improved, regressed (Fisher\'s exact test)'],
+  merge: ['merge-cli.ts', 'pool the run folders of a run\'s shards (--shard i/n) into one run and report'],
   setup: ['setup.sh', 'install the OS packages natmatrix needs (apt-get); in a checkout, then npm ci'],
 };
 const HELP = `usage: natmatrix <command> [args]      (every command takes --help)
@@ -25,7 +27,7 @@ ${Object.entries(COMMANDS).map(([name, [, what]]) => `  ${name.padEnd(10)} ${wha
   natmatrix scenario symmetric-vs-cone          a shipped scenario
   natmatrix scenario scenarios/mine.ts --json   your own (paths are relative to where you are)
 
-Needs root (sudo) for everything but --help, --version, scenario --list and scenario --dry-run.`;
+Needs root (sudo) for everything but --help, --version, scenario --list, scenario --dry-run, compare and merge.`;
 
 const [command, ...rest] = process.argv.slice(2);
 if (command === undefined || command === '--help' || command === '-h' || command === 'help') {

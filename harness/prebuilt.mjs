@@ -13,7 +13,7 @@ import { join, relative } from 'node:path';
 /** The compiled scenarios' folder, for scenario.ts (shipped scenarios load from there). */
 export const COMPILED_SCENARIOS = Symbol.for('natmatrix.compiledScenarios');
 
-const ENTRIES = ['cli', 'classify-cli', 'clean', 'shell', 'bench'];
+const ENTRIES = ['cli', 'classify-cli', 'clean', 'shell', 'bench', 'compare-cli', 'merge-cli'];
 
 /** this file: how the build is made is part of what it is made from */
 const SELF = readFileSync(new URL(import.meta.url));
