@@ -5,7 +5,7 @@
 // Only what --help needs is imported up front: the rest (scenarios, zod, the whole run) once the
 // command line is read, so that `--help` costs Node's start and little more.
 import { resolve } from 'node:path';
-import { appendSummary, exitWhenFlushed, parseCommandLine, refuseSwallowed, wholeNumber } from './args.ts';
+import { appendSummary, exitWhenFlushed, fromUser, parseCommandLine, refuseSwallowed, wholeNumber } from './args.ts';
 import { EXIT, exitCodeOf, LeftoverError, RunError, UsageError } from './errors.ts';
 import type { Scenario } from './scenario.ts';
 import type { RUN_LIMITS as RunLimits, RunScenarioOptions } from './session.ts';
@@ -46,6 +46,10 @@ options:
   --shard I/N        run only the I-th of N shares of the tries (a cell's tries spread over the
                      shards); each shard writes a normal run folder, and natmatrix merge pools them
                      into the report of the whole run
+  --baseline FILE    compare the run with a baseline run (its run folder or report.json, e.g. one
+                     checked into your repository), cell by cell as natmatrix compare does; exit 5
+                     when a cell regressed significantly (Fisher's exact test); compare.json
+  --alpha P          the significance level for --baseline (default 0.05)
   --summary FILE     also append a narrow markdown summary (verdict, matrices, the cells to look at
                      and where their evidence is) to FILE, e.g. "$GITHUB_STEP_SUMMARY"
   --summary-artifact NAME   the name the run folder is uploaded under, for the summary's pointers
@@ -63,6 +67,7 @@ for itself, and natmatrix refuses to run without them. Relative paths (a scenari
 exit codes: 0 every pairing as expected · 1 some pairing differs from its expectation ·
             2 usage or environment error, or --verify found a router not as declared (no matrix) ·
             3 an agent or the harness failed (cell "error") ·
+            5 --baseline: a cell regressed significantly (3 wins over it, it wins over 1) ·
             4 the teardown could not remove everything (it says what, and how to clean up)`;
 
 /** A whole-number option of the run, parsed within the bounds the library checks too. */
@@ -85,6 +90,8 @@ const OPTIONS = {
   observe: { type: 'boolean' },
   'internet-hops': { type: 'string' },
   shard: { type: 'string' },
+  baseline: { type: 'string' },
+  alpha: { type: 'string' },
   summary: { type: 'string' },
   'summary-artifact': { type: 'string' },
   'dry-run': { type: 'boolean' },
@@ -119,6 +126,10 @@ async function main(argv: string[]): Promise<number> {
   const [{ executeRun, prepareRun, RUN_LIMITS }, { parseShard, topologyJson }, { progressLine, renderJson, renderSummary, renderTerminal, summaryLinks }] = await Promise.all([import('./session.ts'), import('./plan.ts'), import('./report.ts')]);
   const shard = o.shard === undefined ? undefined : parseShard(o.shard);
   if (typeof shard === 'string') throw new UsageError(shard);
+  if (o.alpha !== undefined && o.baseline === undefined) throw new UsageError('--alpha is the significance level of --baseline: give --baseline FILE too');
+  const compare = o.baseline === undefined ? null : await import('./compare.ts');
+  const baseline = compare && o.baseline !== undefined ? compare.loadReport(fromUser(o.baseline)) : undefined;
+  const baselineAlpha = compare ? compare.parseAlpha(o.alpha) : undefined;
   const options: RunScenarioOptions = {
     tries: runNumber(RUN_LIMITS, 'tries', o.tries),
     timeoutMs: runNumber(RUN_LIMITS, 'timeoutMs', o.timeout),
@@ -133,6 +144,8 @@ async function main(argv: string[]): Promise<number> {
     rendezvousAgent: o['rendezvous-agent'],
     rendezvousScope: o['rendezvous-scope'] as RendezvousScope | undefined,
     shard,
+    baseline,
+    baselineAlpha,
   };
   const prepared = await prepareRun(positionals[0]!, options);
   const p = prepared.plan;
@@ -155,7 +168,8 @@ async function main(argv: string[]): Promise<number> {
   });
   if (progress) process.stderr.write('\r\x1b[K');
   say(renderTerminal(report, { color }));
-  if (o.summary) appendSummary(o.summary, renderSummary(report, summaryLinks(o['summary-artifact'])));
+  if (report.baseline && compare) say(compare.renderComparison(report.baseline, { color }));
+  if (o.summary) appendSummary(o.summary, renderSummary(report, summaryLinks(o['summary-artifact'])) + (report.baseline && compare ? '\n' + compare.renderComparisonMarkdown(report.baseline) : ''));
   if (o.json) process.stdout.write(renderJson(report));
   if (o.keep) {
     say(`topology kept: ${resolve(report.outDir, 'topology.json')}`);
@@ -163,6 +177,7 @@ async function main(argv: string[]): Promise<number> {
     say(`  tear it down:  sudo npm run clean -- ${p.runId}`);
   }
   if (report.summary.errored > 0) return EXIT.error;
+  if (report.baseline && report.baseline.summary.regressed > 0) return EXIT.regression;
   return report.summary.mismatched > 0 ? EXIT.mismatch : EXIT.ok;
 }
 

@@ -31,13 +31,6 @@ const OPTIONS = {
   'no-color': { type: 'boolean' },
 } as const;
 
-/** --alpha: a plain decimal number strictly between 0 and 1 */
-function parseAlpha(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const p = /^\d*\.?\d+(e-?\d+)?$/i.test(value) ? Number(value) : NaN;
-  if (!(p > 0 && p < 1)) throw new UsageError(`--alpha must be a number between 0 and 1 (e.g. 0.05, 0.01), not "${value}"`);
-  return p;
-}
 
 async function main(argv: string[]): Promise<number> {
   refuseSwallowed('compare', [...Object.keys(OPTIONS), 'version']);
@@ -54,8 +47,8 @@ async function main(argv: string[]): Promise<number> {
     );
   }
   if (o.json && o.markdown) throw new UsageError('--json or --markdown, not both');
+  const { compareReports, loadReport, parseAlpha, renderComparison, renderComparisonMarkdown } = await import('./compare.ts');
   const alpha = parseAlpha(o.alpha);
-  const { compareReports, loadReport, renderComparison, renderComparisonMarkdown } = await import('./compare.ts');
   const base = loadReport(fromUser(positionals[0]!));
   const next = loadReport(fromUser(positionals[1]!));
   const comparison = compareReports(base, next, alpha === undefined ? {} : { alpha });

@@ -387,3 +387,11 @@ export function renderComparisonMarkdown(c: Comparison): string {
   if (note) out.push(`> ${esc(note.replace(/^note: /, ''))}`, '');
   return out.join('\n');
 }
+
+/** --alpha: a plain decimal number strictly between 0 and 1 */
+export function parseAlpha(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const p = /^\d*\.?\d+(e-?\d+)?$/i.test(value) ? Number(value) : NaN;
+  if (!(p > 0 && p < 1)) throw new UsageError(`--alpha must be a number between 0 and 1 (e.g. 0.05, 0.01), not "${value}"`);
+  return p;
+}

@@ -44,6 +44,10 @@ export interface RunScenarioOptions {
   /** the rendezvous executable for every agent */
   rendezvousAgent?: string;
   rendezvousScope?: RendezvousScope;
+  /** a baseline run's report (loadReport): the run is compared with it cell by cell (report.baseline,
+   * compare.json), regressions judged by Fisher's exact test at `baselineAlpha` (default 0.05) */
+  baseline?: Report;
+  baselineAlpha?: number;
   /** run only the index-th of count shares of the tries (1-based; `natmatrix merge` pools the shards) */
   shard?: Shard;
   /** called after every finished try */
@@ -132,6 +136,9 @@ export async function prepareRun(scenario: string | ScenarioInput | Scenario, o:
     throw e;
   }
   checkOutOption(o.out);
+  if (o.baseline && o.baseline.scenario !== s.name) {
+    throw new UsageError(`the baseline is a run of scenario ${o.baseline.scenario}, this is ${s.name}: a baseline from another scenario compares nothing`);
+  }
   return { scenario: s, plan: p, observe };
 }
 
@@ -241,6 +248,11 @@ export async function executeRun(prepared: PreparedRun, o: RunScenarioOptions = 
       planId: p.planId,
       ...(p.shard ? { shard: p.shard } : {}),
     };
+    if (o.baseline) {
+      const { compareReports } = await import('./compare.ts');
+      report.baseline = compareReports(o.baseline, report, o.baselineAlpha === undefined ? {} : { alpha: o.baselineAlpha });
+      writeFileSync(resolve(outDir, 'compare.json'), JSON.stringify(report.baseline, null, 2) + '\n');
+    }
     writeReports(outDir, report);
     if (o.keep) lab.keep();
     return report;

@@ -246,6 +246,8 @@ export interface Report {
   shard?: { index: number; count: number; planned: number };
   /** this report pools the tries of these shards (natmatrix merge) */
   merged?: { shards: MergedShard[] };
+  /** this run compared with a baseline run, cell by cell (--baseline; natmatrix compare) */
+  baseline?: Comparison;
 }
 
 /** One shard of a merged report: where it ran and what it brought. */
