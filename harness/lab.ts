@@ -22,6 +22,7 @@
 // routers know nothing beyond the internet bridge, so an agent can reach nothing but the lab's own
 // addresses.
 import { setMaxListeners } from 'node:events';
+import { existsSync } from 'node:fs';
 import { createNamespaces, deleteNamespaces, ipBatch, listNamespaces, nftLoad, nsRun, sweepNamespaces, sysctl } from './netns.ts';
 import { CLOUD_SUBNET, nsName, planNamespaces, type Plan, type Side } from './plan.ts';
 import type { Teardown } from './teardown.ts';
@@ -37,7 +38,23 @@ const bridge = (dev: string) => [`link add ${dev} type bridge`, ...up(dev)];
 // namespace has it on). The bridge option nf_call_iptables 0 is not enough: netfilter runs when either
 // it or this sysctl is on. Measured: with it on, a host could not hairpin to itself, because the
 // hairpin dnat then happened in the bridge path, which never sends a frame back out its ingress port.
-const SWITCHED_NOT_FILTERED = { 'net.bridge.bridge-nf-call-iptables': 0 };
+//
+// The key exists only while br_netfilter is loaded (built in here; a module that stock Ubuntu runners
+// may not load, as recent Docker no longer loads it). Without it no bridge runs netfilter anyway, and
+// writing the key would fail the build: it is set only where the kernel has it.
+export const BRIDGE_NF_KEY = 'net.bridge.bridge-nf-call-iptables';
+
+/** Whether the kernel has br_netfilter's switch (read from /proc, never changed there);
+ * NMX_BR_NETFILTER=absent makes natmatrix act as on a kernel without it (the tests use it). */
+export function hasBridgeNetfilter(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.NMX_BR_NETFILTER === 'absent') return false;
+  return existsSync('/proc/sys/' + BRIDGE_NF_KEY.replace(/\./g, '/'));
+}
+
+/** The sysctls that keep switched frames out of netfilter: the key, or nothing without br_netfilter. */
+export function switchedNotFiltered(present: boolean = hasBridgeNetfilter()): Record<string, number> {
+  return present ? { [BRIDGE_NF_KEY]: 0 } : {};
+}
 
 export interface Lab {
   plan: Plan;
@@ -153,14 +170,14 @@ async function allEnded<T extends readonly unknown[]>(steps: readonly [...{ [K i
 async function buildSide(s: Side, signal: AbortSignal): Promise<void> {
   // a new namespace does not forward; routers are the only place natmatrix sets sysctls (and the
   // internet namespace, for its bridge)
-  await sysctl(s.router, { 'net.ipv4.ip_forward': 1, ...SWITCHED_NOT_FILTERED }, signal);
+  await sysctl(s.router, { 'net.ipv4.ip_forward': 1, ...switchedNotFiltered() }, signal);
   const hosts: Array<[string, string]> = [[s.host, 'eth0'], ...(s.host2 ? [[s.host2.ns, 'eth0'] as [string, string]] : [])];
   if (s.inner) {
     // carrier router → home router → host; the carrier routes the home LAN back (for a single NAT
     // running on the carrier while the home router only forwards)
     const home = `${s.hostIp.split('.').slice(0, 3).join('.')}.0/${s.inner.lanPrefix}`;
     await ipBatch(routerBatch(s, [[s.inner.router, 'wan']], [`route add ${home} via ${s.inner.wanIp}`, ...cloudRoute(s)]), { ns: s.router, signal });
-    await sysctl(s.inner.router, { 'net.ipv4.ip_forward': 1, ...SWITCHED_NOT_FILTERED }, signal);
+    await sysctl(s.inner.router, { 'net.ipv4.ip_forward': 1, ...switchedNotFiltered() }, signal);
     await ipBatch(routerBatch(s.inner, hosts, TEST_NETS.map((net) => `route add ${net} via ${s.lanIp}`)), { ns: s.inner.router, signal });
   } else {
     await ipBatch(routerBatch(s, hosts, cloudRoute(s)), { ns: s.router, signal });
@@ -221,7 +238,7 @@ export async function buildTopology(p: Plan, teardown: Teardown): Promise<Lab> {
   const [, , isolated] = await track(
     allEnded([
       ipBatch(internetBatch(p), { ns: p.internet.ns, signal }),
-      sysctl(p.internet.ns, SWITCHED_NOT_FILTERED, signal),
+      hasBridgeNetfilter() ? sysctl(p.internet.ns, switchedNotFiltered(true), signal) : Promise.resolve(''),
       // probed, not assumed: a kernel without the nft bridge family runs unisolated lanes (the judge's
       // peer check still refuses a verdict naming another lane's address)
       nftLoad(p.internet.ns, isolationRuleset(p), signal).then(() => true, () => false),

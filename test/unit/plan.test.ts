@@ -1,6 +1,7 @@
 // plan(): the pure scenario → topology + attempts step.
 import test from 'ava';
-import { isolationRuleset, parseCrossLaneDrops } from '../../harness/lab.ts';
+import { existsSync } from 'node:fs';
+import { hasBridgeNetfilter, isolationRuleset, parseCrossLaneDrops, switchedNotFiltered } from '../../harness/lab.ts';
 import { MAX_JOBS, PUBLIC_SUBNET, chooseJobs, defaultJobs, LANE_MEMORY_BYTES, layersOf, newRunId, nsName, parseShard, partnerViews, plan, planNamespaces, serviceAddresses, ShardError, topologyJson, type Plan } from '../../harness/plan.ts';
 import { parseScenario, type Scenario } from '../../harness/scenario.ts';
 import { DEFAULT_START_COST_MS } from '../../harness/manifest.ts';
@@ -375,4 +376,11 @@ test('--shard is i/n with 1 ≤ i ≤ n, and a shard must get at least one try',
   for (const bad of ['0/0', '5/4', '0/3', '1/0', 'x', '1/2/3', '-1/4', '1.5/4', '', '1/1001']) t.is(typeof parseShard(bad), 'string', bad);
   t.regex(parseShard('5/4') as string, /i must be 1 to 4/);
   t.throws(() => plan(oneByOne('direct', 2), { runId: RUN, shard: { index: 3, count: 3 } }), { instanceOf: ShardError, message: /only 2 tries, so at most 2 shards/ });
+});
+
+test('br_netfilter\'s switch is written only where the kernel has the key', (t) => {
+  t.deepEqual(switchedNotFiltered(true), { 'net.bridge.bridge-nf-call-iptables': 0 });
+  t.deepEqual(switchedNotFiltered(false), {});
+  t.false(hasBridgeNetfilter({ NMX_BR_NETFILTER: 'absent' }));
+  t.is(hasBridgeNetfilter({}), existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables'));
 });
