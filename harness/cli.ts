@@ -21,6 +21,11 @@ success matrix. Needs root (sudo).
 options:
   --list             list the scenarios and exit (with --json: as JSON)
   --tries N          tries per pairing (default: the scenario's)
+  --ci-width W       adaptive tries: after the first round (--tries), every cell whose 95 % interval
+                     is wider than W (e.g. 0.2) gets as many tries again, round after round, until
+                     it is that narrow, its expectation is settled, or --max-tries; the report says
+                     how many tries each cell took
+  --max-tries N      most tries of one cell with --ci-width (default 100)
   --timeout MS       punch window per try in ms (default: the scenario's)
   --jobs N           pairings run at once, each on its own routers (default: from the cores, the
                      agents and how long the tries are expected to take, within half the free
@@ -92,6 +97,8 @@ const OPTIONS = {
   shard: { type: 'string' },
   baseline: { type: 'string' },
   alpha: { type: 'string' },
+  'ci-width': { type: 'string' },
+  'max-tries': { type: 'string' },
   summary: { type: 'string' },
   'summary-artifact': { type: 'string' },
   'dry-run': { type: 'boolean' },
@@ -126,6 +133,8 @@ async function main(argv: string[]): Promise<number> {
   const [{ executeRun, prepareRun, RUN_LIMITS }, { parseShard, topologyJson }, { progressLine, renderJson, renderSummary, renderTerminal, summaryLinks }] = await Promise.all([import('./session.ts'), import('./plan.ts'), import('./report.ts')]);
   const shard = o.shard === undefined ? undefined : parseShard(o.shard);
   if (typeof shard === 'string') throw new UsageError(shard);
+  const ciWidth = o['ci-width'] === undefined ? undefined : /^(0?\.\d+|0|1)$/.test(o['ci-width']) ? Number(o['ci-width']) : NaN;
+  if (ciWidth !== undefined && !(ciWidth > 0 && ciWidth < 1)) throw new UsageError(`--ci-width is the widest 95 % interval a cell may stop at, a number between 0 and 1 (e.g. 0.2), not "${o['ci-width']}"`);
   if (o.alpha !== undefined && o.baseline === undefined) throw new UsageError('--alpha is the significance level of --baseline: give --baseline FILE too');
   const compare = o.baseline === undefined ? null : await import('./compare.ts');
   const baseline = compare && o.baseline !== undefined ? compare.loadReport(fromUser(o.baseline)) : undefined;
@@ -146,6 +155,8 @@ async function main(argv: string[]): Promise<number> {
     shard,
     baseline,
     baselineAlpha,
+    ciWidth,
+    maxTries: wholeNumber('max-tries', o['max-tries'], RUN_LIMITS.tries.min, RUN_LIMITS.tries.max),
   };
   const prepared = await prepareRun(positionals[0]!, options);
   const p = prepared.plan;

@@ -196,6 +196,21 @@ function summaryLine(s: Summary, observe: boolean): string {
   return head + (extras.length ? ` (${extras.join(', ')})` : '');
 }
 
+/** An adaptive run's rounds: the target, how many tries the cells took and why they stopped (else null). */
+export function adaptiveText(report: Report): string | null {
+  const a = report.options.adaptive;
+  if (!a) return null;
+  const tries = report.cells.map((c) => c.tries).sort((x, y) => x - y);
+  const range = tries.length ? (tries[0] === tries.at(-1) ? `${tries[0]}` : `${tries[0]}–${tries.at(-1)}`) : '0';
+  const why = [
+    a.stopped.interval ? `${a.stopped.interval} narrow enough` : '',
+    a.stopped.settled ? `${a.stopped.settled} settled against their expectation` : '',
+    a.stopped.error ? `${a.stopped.error} errored` : '',
+    a.stopped.cap ? `${a.stopped.cap} at the cap, still wider` : '',
+  ].filter(Boolean);
+  return `adaptive (95 % interval ≤ ${a.ciWidth}, at most ${a.maxTries} tries a cell): ${a.rounds} round${a.rounds === 1 ? '' : 's'}, ${tries.reduce((n, x) => n + x, 0)} tries, ${range} per cell (median ${median(tries)}); cells: ${why.join(', ')}`;
+}
+
 /** What part of a run the report holds: one shard's tries, or every shard's pooled (else null). */
 export function shardText(report: Report): string | null {
   if (report.shard) {
@@ -216,7 +231,7 @@ export function renderTerminal(report: Report, opts: { color: boolean }): string
 
   out.push(
     paint('bold', `natmatrix: ${report.scenario}`) +
-      ` — ${report.description} · ${pairings} pairings × ${report.options.tries} tries` +
+      ` — ${report.description} · ${pairings} pairings × ${report.options.adaptive ? `${report.options.tries}+` : report.options.tries} tries` +
       (several(report) ? ` × ${report.agents.length} agents` : '') +
       (shardText(report) ? ` · ${shardText(report)}` : '') +
       ` · ${seconds(report.durationMs)} · ${report.outDir}`,
@@ -244,6 +259,7 @@ export function renderTerminal(report: Report, opts: { color: boolean }): string
   if (!several(report) && report.agents[0] && agentTraits(report.agents[0])) out.push(paint('dim', `agent ${report.agents[0].name}: ${agentTraits(report.agents[0])}`));
 
   out.push(paint(summary.mismatched ? 'red' : 'green', summaryLine(summary, observe)));
+  if (adaptiveText(report)) out.push(adaptiveText(report)!);
   out.push(...mismatchLines(report, report.cells.filter((c) => !c.match), paint));
 
   if (several(report)) {
@@ -347,7 +363,7 @@ function summaryCell(c: Cell | undefined): string {
  */
 export function renderSummary(report: Report, links: SummaryLinks = {}): string {
   const observe = report.options.observe === true;
-  const out = [`## natmatrix: ${esc(report.scenario)}`, '', `**${mdVerdict(report.summary, observe)}** · ${seconds(report.durationMs)}${shardText(report) ? ` · ${esc(shardText(report)!)}` : ''}`, ''];
+  const out = [`## natmatrix: ${esc(report.scenario)}`, '', `**${mdVerdict(report.summary, observe)}** · ${seconds(report.durationMs)}${shardText(report) ? ` · ${esc(shardText(report)!)}` : ''}`, '', ...(adaptiveText(report) ? [esc(adaptiveText(report)!), ''] : [])];
   for (const agent of agentsOf(report)) {
     if (several(report) && agent) out.push(`**${esc(agent.name)}**: ${mdVerdict(agent.summary, observe)}`, '');
     out.push(...table(['A \\ B', ...report.cols.map(esc)], report.rows.map((a) => [`**${esc(a)}**`, ...report.cols.map((b) => summaryCell(cellAt(report, a, b, agent?.name)))])), '');
@@ -451,6 +467,7 @@ export function renderMarkdown(report: Report): string {
     `- started: ${report.startedAt}`,
     `- duration: ${seconds(report.durationMs)}`,
     ...(shardText(report) ? [`- ${shardText(report)}`] : []),
+    ...(adaptiveText(report) ? [`- ${esc(adaptiveText(report)!)}`] : []),
     `- options: tries ${options.tries}, timeout ${options.timeoutMs} ms, jobs ${options.jobs}${observe ? ', observe only' : ''}, internet depth ${report.isolation.internetHops ?? 0} routers`,
     ...(single ? [`- agent: \`${esc(single.name)}\` (\`${esc(single.source)}\`)${agentTraits(single) ? `: ${esc(agentTraits(single))}` : ''}`] : []),
     ...(isolationLine(report) ? [`- ${isolationLine(report)}`] : []),

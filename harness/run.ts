@@ -33,6 +33,8 @@ export interface RunOptions {
   pcap?: boolean;
   /** called after every finished attempt */
   onAttempt?: (done: number, total: number, attempt: Attempt) => void;
+  /** an adaptive run's next round, given every try so far (adaptive.ts): none ends the run */
+  more?: (attempts: Attempt[]) => PlannedAttempt[];
 }
 
 export interface RunResult {
@@ -326,6 +328,62 @@ export function judgeCells(plan: Pick<Plan, 'attempts' | 'agents'>, attempts: At
     });
 }
 
+/**
+ * The tries still to run, shared by the lanes: the plan's, then — in an adaptive run — further rounds,
+ * each decided by `more` once every try of the round before has finished (a lane with nothing to take
+ * waits for that decision rather than closing down).
+ */
+export class WorkQueue {
+  private readonly queue: PlannedAttempt[];
+  private running = 0;
+  private waiting: Array<() => void> = [];
+  private done = false;
+  /** tries so far, planned and added */
+  total: number;
+
+  constructor(first: readonly PlannedAttempt[], private readonly more?: () => PlannedAttempt[]) {
+    this.queue = [...first];
+    this.total = first.length;
+  }
+
+  /** The next try to run, or undefined when there is none (and will be none). */
+  async take(closing: () => boolean): Promise<PlannedAttempt | undefined> {
+    for (;;) {
+      if (this.done || closing()) return undefined;
+      const att = this.queue.shift();
+      if (att) {
+        this.running++;
+        return att;
+      }
+      if (this.running === 0) {
+        const next = this.more?.() ?? [];
+        if (next.length === 0) {
+          this.done = true;
+          this.wake();
+          return undefined;
+        }
+        this.queue.push(...next);
+        this.total += next.length;
+        this.wake();
+        continue;
+      }
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+  }
+
+  /** A try taken has finished. */
+  finished(): void {
+    this.running--;
+    if (this.running === 0 && this.queue.length === 0) this.wake();
+  }
+
+  private wake(): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const resume of waiting) resume();
+  }
+}
+
 /** Run every planned attempt on the lab's lanes and judge the cells. */
 export async function runAttempts(lab: Lab, agents: RunnableAgent[], teardown: Teardown, opts: RunOptions): Promise<RunResult> {
   const { plan } = lab;
@@ -355,8 +413,10 @@ export async function runAttempts(lab: Lab, agents: RunnableAgent[], teardown: T
     routers: new RouterHelpers(join(opts.outDir, 'rulesets'), teardown),
   };
 
-  const queue = [...plan.attempts];
   const attempts: Attempt[] = [];
+  const more = opts.more;
+  const work = new WorkQueue(plan.attempts, more ? () => more(attempts) : undefined);
+  const closing = () => teardown.closing;
   await Promise.all(
     plan.lanes.map(async (lane) => {
       try {
@@ -365,7 +425,7 @@ export async function runAttempts(lab: Lab, agents: RunnableAgent[], teardown: T
         if (teardown.closing) return;
         throw new RunError(`could not build lane ${lane.index}: ${(cause as Error).message}`, { cause });
       }
-      for (let att = queue.shift(); att && !teardown.closing; att = queue.shift()) {
+      for (let att = await work.take(closing); att; att = await work.take(closing)) {
         let result: Attempt;
         try {
           result = await runAttempt(lane, att, runs[att.agent]!, ctx);
@@ -374,7 +434,8 @@ export async function runAttempts(lab: Lab, agents: RunnableAgent[], teardown: T
           throw new RunError(`lane ${lane.index} failed while running ${att.a} × ${att.b}: ${(cause as Error).message}`, { cause });
         }
         attempts.push(result);
-        opts.onAttempt?.(attempts.length, plan.attempts.length, result);
+        work.finished();
+        opts.onAttempt?.(attempts.length, work.total, result);
       }
       // the lane is done: its serving agents and router helpers may go
       await Promise.all([ctx.servers.close(laneHosts(lane)), ctx.routers.close(laneRouters(lane))]);

@@ -15,6 +15,7 @@ import { compareAgents, summarize, timeDistribution } from './report.ts';
 import { writeReports } from './report-files.ts';
 import { runnableAgents } from './agent-env.ts';
 import { runAttempts } from './run.ts';
+import { adaptiveRounds, type AdaptiveOptions } from './adaptive.ts';
 import { checkOutOption, checkRunFolder, handOverToInvokingUser, makeRunFolder } from './run-folder.ts';
 import { loadScenario, natTypesOf, parseScenario, ROOT, type Scenario, type ScenarioInput } from './scenario.ts';
 import { Teardown, unwindOnSignals } from './teardown.ts';
@@ -48,6 +49,12 @@ export interface RunScenarioOptions {
    * compare.json), regressions judged by Fisher's exact test at `baselineAlpha` (default 0.05) */
   baseline?: Report;
   baselineAlpha?: number;
+  /** adaptive tries: after the first round, cells whose 95 % interval is wider than this get more
+   * tries (their count doubles each round) until it is this narrow, their expectation is settled, or
+   * `maxTries`; 0 < ciWidth < 1 */
+  ciWidth?: number;
+  /** most tries of one cell in an adaptive run (default 100) */
+  maxTries?: number;
   /** run only the index-th of count shares of the tries (1-based; `natmatrix merge` pools the shards) */
   shard?: Shard;
   /** called after every finished try */
@@ -136,10 +143,28 @@ export async function prepareRun(scenario: string | ScenarioInput | Scenario, o:
     throw e;
   }
   checkOutOption(o.out);
+  adaptiveOptions(o, p.tries);
   if (o.baseline && o.baseline.scenario !== s.name) {
     throw new UsageError(`the baseline is a run of scenario ${o.baseline.scenario}, this is ${s.name}: a baseline from another scenario compares nothing`);
   }
   return { scenario: s, plan: p, observe };
+}
+
+export const DEFAULT_MAX_TRIES = 100;
+
+/** --ci-width and --max-tries, checked: null for a run of fixed tries. */
+function adaptiveOptions(o: RunScenarioOptions, tries: number): AdaptiveOptions | null {
+  if (o.ciWidth === undefined) {
+    if (o.maxTries !== undefined) throw new UsageError('--max-tries caps an adaptive run: give --ci-width W too');
+    return null;
+  }
+  if (!(o.ciWidth > 0 && o.ciWidth < 1)) throw new UsageError(`--ci-width is the widest 95 % interval a cell may stop at, a number between 0 and 1 (e.g. 0.2), not ${o.ciWidth}`);
+  if (o.shard) throw new UsageError('--ci-width decides tries from every try of a cell, which a shard does not see: run adaptive runs unsharded, or shard a run of fixed --tries');
+  const maxTries = o.maxTries ?? Math.max(DEFAULT_MAX_TRIES, tries);
+  if (!Number.isSafeInteger(maxTries) || maxTries < tries || maxTries > RUN_LIMITS.tries.max) {
+    throw new UsageError(`--max-tries must be a whole number from the first round's ${tries} tries to ${RUN_LIMITS.tries.max}, not ${maxTries}`);
+  }
+  return { ciWidth: o.ciWidth, maxTries };
 }
 
 function utcStamp(d: Date): string {
@@ -223,7 +248,9 @@ export async function executeRun(prepared: PreparedRun, o: RunScenarioOptions = 
     const t0 = performance.now();
     const [host, lab] = await Promise.all([hostFacts(), buildTopology(p, teardown)]);
     if (o.verify) await verifyRouters(lab, scenario, teardown, outDir, say);
-    const { attempts, cells, isolation } = await runAttempts(lab, agents, teardown, { outDir, pcap: o.pcap ?? false, onAttempt: o.onAttempt });
+    const adaptive = adaptiveOptions(o, p.tries);
+    const rounds = adaptive ? adaptiveRounds(p.attempts, adaptive, scenario.agents.map((x) => x.name)) : null;
+    const { attempts, cells, isolation } = await runAttempts(lab, agents, teardown, { outDir, pcap: o.pcap ?? false, onAttempt: o.onAttempt, ...(rounds ? { more: rounds.next } : {}) });
     writeFileSync(resolve(outDir, 'attempts.json'), JSON.stringify(attempts, null, 2) + '\n');
     const report: Report = {
       tool: 'natmatrix',
@@ -234,7 +261,7 @@ export async function executeRun(prepared: PreparedRun, o: RunScenarioOptions = 
       startedAt: startedAt.toISOString(),
       durationMs: Math.round(performance.now() - t0),
       host,
-      options: { tries: p.tries, timeoutMs: p.timeoutMs, jobs: p.jobs, observe },
+      options: { tries: p.tries, timeoutMs: p.timeoutMs, jobs: p.jobs, observe, ...(rounds ? { adaptive: rounds.summary(cells) } : {}) },
       strategy: scenario.agents[0]!.strategy,
       agents: agentReports(scenario.agents, cells),
       natTypes: natTypesOf(scenario).map(natInfo),

@@ -218,7 +218,8 @@ export interface Report {
   startedAt: string;
   durationMs: number;
   host: HostFacts;
-  options: { tries: number; timeoutMs: number; jobs: number; observe: boolean };
+  /** tries: per cell (an adaptive run's first round); adaptive: how an adaptive run's rounds went */
+  options: { tries: number; timeoutMs: number; jobs: number; observe: boolean; adaptive?: AdaptiveSummary };
   /** the (first) agent's fallback steps in order (its `strategy`), or null for a single-path agent */
   strategy: string[] | null;
   /** every agent of the run (one unless the scenario or the command line named several) */
@@ -301,4 +302,13 @@ export interface Comparison {
   alpha: number;
   cells: CellComparison[];
   summary: Record<'unchanged' | 'improved' | 'regressed' | 'notComparable', number>;
+}
+
+/** What an adaptive run (--ci-width) says about itself: its target, cap, rounds, and how many cells
+ * stopped for each reason (interval narrow enough, expectation settled, an error, the cap). */
+export interface AdaptiveSummary {
+  ciWidth: number;
+  maxTries: number;
+  rounds: number;
+  stopped: Record<'interval' | 'settled' | 'error' | 'cap', number>;
 }
