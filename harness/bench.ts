@@ -4,7 +4,7 @@
 // its peak memory (proportional set size summed over the tree, sampled), time-to-direct, and whether every cell came out as
 // expected; then the cost of one more try (two sizes of the same sweep) and the CLI's start. Prints
 // figures against the goals; asserts nothing (timings are never test assertions).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCommandLine, refuseSwallowed, wholeNumber } from './args.ts';
@@ -13,7 +13,7 @@ import { systemTool } from './host.ts';
 import { procPids, procStat, startProc } from './proc.ts';
 import { overallTimeToDirect } from './report.ts';
 import { ROOT } from './scenario.ts';
-import type { Report } from './types.ts';
+import type { Attempt, Report } from './types.ts';
 
 interface Case {
   label: string;
@@ -108,7 +108,67 @@ async function once(args: string[], out: string | null): Promise<Run> {
   return { wallMs, cpuMs, peakRssMb, report, exitCode: r.exitCode };
 }
 
-const HELP = `usage: natmatrix bench [--runs N]      (npm run bench -- [--runs N])
+/**
+ * Sharding, simulated on one machine: the grid with `tries` tries whole, then as `shards` shards run one
+ * after another (each alone, as each would run on its own runner), their merge; and the merge of 64
+ * shards of the 10 × 10 sweep (its whole run split as --shard would split it).
+ */
+async function shardingBench(tmp: string, sweep: string, shards: number, tries: number): Promise<void> {
+  const grid = ['scenario', 'rfc4787-grid', '--tries', String(tries)];
+  const say = (label: string, r: Run) => process.stderr.write(`  ${label}: ${s(r.wallMs)}, exit ${r.exitCode}\n`);
+  const whole = await once(grid, join(tmp, 'grid-whole'));
+  say(`rfc4787-grid ×${tries} whole`, whole);
+  const parts: Run[] = [];
+  for (let i = 1; i <= shards; i++) {
+    parts.push(await once([...grid, '--shard', `${i}/${shards}`], join(tmp, `grid-shard-${i}`)));
+    say(`shard ${i}/${shards}`, parts.at(-1)!);
+  }
+  const merged = await once(['merge', ...Array.from({ length: shards }, (_, k) => join(tmp, `grid-shard-${k + 1}`))], join(tmp, 'grid-merged'));
+  say('merge', merged);
+  const same = (r: Report | null) => JSON.stringify(r?.cells.map((c) => [c.a, c.b, c.tries, c.successes, c.match]));
+  const slowest = Math.max(...parts.map((r) => r.wallMs));
+
+  // 64 shards of the 10 × 10 sweep: its whole run, split by the plan's own shard rule
+  const sweepWhole = await once(['scenario', sweep], join(tmp, 'sweep-whole'));
+  say('10 × 10 × 5 whole', sweepWhole);
+  const dirs = await splitRun(join(tmp, 'sweep-whole'), sweep, 64, join(tmp, 'sweep-shards'));
+  const merge64 = await once(['merge', ...dirs], join(tmp, 'sweep-merged'));
+  say('merge of 64 shards', merge64);
+
+  const rows = [
+    ['case', 'wall'],
+    [`rfc4787-grid --tries ${tries} (${whole.report?.cells.reduce((n, c) => n + c.tries, 0) ?? '?'} tries), one machine`, s(whole.wallMs)],
+    [`the same as ${shards} shards, each alone: slowest / median / sum`, `${s(slowest)} / ${s(median(parts.map((r) => r.wallMs))!)} / ${s(parts.reduce((n, r) => n + r.wallMs, 0))}`],
+    [`merge of the ${shards} (natmatrix merge, start-up included)`, s(merged.wallMs)],
+    [`sharded estimate: slowest shard + merge (+ runner set-up, not measured here)`, `${s(slowest + merged.wallMs)} = 1/${(whole.wallMs / (slowest + merged.wallMs)).toFixed(1)} of one machine`],
+    [`merged cells equal the whole run's`, same(merged.report) === same(whole.report) ? 'yes' : 'no (see the run folders)'],
+    ['merge of 64 shards of the 10 × 10 × 5 sweep (500 tries, evidence copied)', `${s(merge64.wallMs)} (goal ≤ 1 s ${mark(merge64.wallMs <= 1000)})`],
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+}
+
+/** A whole run's folder as `count` shard folders, split as --shard i/count would have run it. */
+async function splitRun(dir: string, scenario: string, count: number, into: string): Promise<string[]> {
+  const { prepareRun } = await import('./session.ts');
+  const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as Report;
+  const attempts = JSON.parse(readFileSync(join(dir, 'attempts.json'), 'utf8')) as Attempt[];
+  const dirs: string[] = [];
+  for (let index = 1; index <= count; index++) {
+    const { plan } = await prepareRun(scenario, { tries: report.options.tries, shard: { index, count }, jobs: 1 });
+    const mine = new Set(plan.attempts.map((a) => `${a.cell}.${a.try}`));
+    const own = attempts.filter((a) => mine.has(`${a.cell}.${a.try}`));
+    const out = join(into, `shard-${index}`);
+    mkdirSync(out, { recursive: true });
+    for (const a of own) if (a.evidence && existsSync(join(dir, a.evidence))) cpSync(join(dir, a.evidence), join(out, a.evidence), { recursive: true });
+    writeFileSync(join(out, 'attempts.json'), JSON.stringify(own, null, 2));
+    writeFileSync(join(out, 'report.json'), JSON.stringify({ ...report, planId: plan.planId, shard: plan.shard }, null, 2));
+    dirs.push(out);
+  }
+  return dirs;
+}
+
+const HELP = `usage: natmatrix bench [--runs N] [--sharding]      (npm run bench -- [--runs N] [--sharding])
 
 Measures the performance goals (README "Performance") the way a user runs natmatrix: a fresh process per
 run, start-up included. Per case: wall time, CPU of the whole process tree, peak memory of the tree (Pss),
@@ -117,6 +177,9 @@ against the goals; asserts nothing. Needs root (sudo).
 
 options:
   --runs N     runs per case (default 3)
+  --sharding   instead: the sharded workflow simulated here — rfc4787-grid with 20 tries whole and as
+               8 shards run one after another (each alone, as on its own runner), their merge, and the
+               merge of 64 shards of a 10 × 10 × 5 sweep
   -h, --help   this text
   --version    print natmatrix's version`;
 
@@ -124,11 +187,19 @@ const s = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 
 const mark = (ok: boolean) => (ok ? '✓' : '✗');
 
 async function main() {
-  refuseSwallowed('bench', ['runs']);
-  const parsed = parseCommandLine({ options: { runs: { type: 'string', default: '3' } }, help: HELP });
+  refuseSwallowed('bench', ['runs', 'sharding']);
+  const parsed = parseCommandLine({ options: { runs: { type: 'string', default: '3' }, sharding: { type: 'boolean' } }, help: HELP });
   if (!parsed) return;
   const runs = wholeNumber('runs', parsed.values.runs, 1, 1000)!;
   const tmp = mkdtempSync(join(tmpdir(), 'natmatrix-bench-'));
+  if (parsed.values.sharding) {
+    try {
+      await shardingBench(tmp, sweepScenario(tmp), 8, 20);
+    } finally {
+      if (!process.env.NMX_BENCH_KEEP) rmSync(tmp, { recursive: true, force: true });
+    }
+    return;
+  }
   const rows: string[][] = [['case', 'wall median (min–max)', 'goal', 'CPU (tree)', 'peak memory (tree, Pss)', 'ttd median', 'as expected']];
   const medians = new Map<string, { wall: number; cpu: number | null }>();
   let allMet = true;

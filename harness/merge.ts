@@ -1,10 +1,10 @@
 // merge: the run folders of a run's shards (--shard i/n, each from its own machine) → one run folder
 // as if one machine had run every try. The tries are pooled per cell and judged again (judgeCell: the
 // counts add up, the Wilson interval, time-to-direct, paths and flakiness come from the pooled tries),
-// the evidence of every shard is copied in (a try's folder keeps its name: try numbers are unique in the
-// run), and every report format is written. Shards of different plans, a missing or repeated shard, or a
-// report that is not whole are refused before anything is written.
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// the evidence of every shard is linked in (hard links; a try's folder keeps its name: try numbers are
+// unique in the run), and every report format is written. Shards of different plans, a missing or
+// repeated shard, or a report that is not whole are refused before anything is written.
+import { constants, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { UsageError, issueLines } from './errors.ts';
@@ -195,6 +195,30 @@ function mergedReport(shards: LoadedShard[], cells: Cell[], outDir: string): Rep
 }
 
 /**
+ * Copy a folder's tree into `to` (merging into folders already there; a file already there is an
+ * error: shards never share a try's folder). Files are hard-linked where they can be (the same file
+ * system: no data copied, and a run's evidence is never written again), copied otherwise; links are
+ * recreated as links.
+ */
+export function linkTree(from: string, to: string): void {
+  const st = lstatSync(from);
+  if (st.isDirectory()) {
+    mkdirSync(to, { recursive: true, mode: st.mode & 0o7777 });
+    for (const entry of readdirSync(from)) linkTree(join(from, entry), join(to, entry));
+  } else if (st.isSymbolicLink()) {
+    symlinkSync(readlinkSync(from), to);
+  } else {
+    try {
+      linkSync(from, to);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw e;
+      copyFileSync(from, to, constants.COPYFILE_EXCL);
+    }
+  }
+}
+
+/**
  * Merge the run folders of every shard of one run into `opts.out` (new or empty) and return the merged
  * report. Throws UsageError, before writing anything, for shards of different plans, a missing or
  * repeated shard, or a report or attempts file that is missing or corrupt.
@@ -217,10 +241,10 @@ export function mergeRuns(dirs: string[], opts: MergeOptions): Report {
     makeRunFolder(staging);
     for (const s of shards) {
       // the tries' evidence at the paths their attempts name; the shard's own files under shards/<i>/
-      if (existsSync(join(s.dir, 'cells'))) cpSync(join(s.dir, 'cells'), join(staging, 'cells'), { recursive: true, errorOnExist: true, force: false });
+      if (existsSync(join(s.dir, 'cells'))) linkTree(join(s.dir, 'cells'), join(staging, 'cells'));
       const own = join(staging, 'shards', String(s.report.shard.index));
       mkdirSync(own, { recursive: true });
-      for (const entry of readdirSync(s.dir)) if (entry !== 'cells') cpSync(join(s.dir, entry), join(own, entry), { recursive: true });
+      for (const entry of readdirSync(s.dir)) if (entry !== 'cells') linkTree(join(s.dir, entry), join(own, entry));
     }
     writeFileSync(join(staging, 'attempts.json'), JSON.stringify(attempts, null, 2) + '\n');
     writeReports(staging, report);

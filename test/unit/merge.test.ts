@@ -2,11 +2,11 @@
 // refused, with nothing written, for shards that do not make one run. Fixtures: a real run of
 // symmetric-vs-cone with 4 tries, split into 3 shards (test/fixtures/shards/s1..s3), and the same
 // scenario run whole.
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { UsageError } from '../../harness/errors.ts';
-import { mergeRuns, shareOf } from '../../harness/merge.ts';
+import { linkTree, mergeRuns, shareOf } from '../../harness/merge.ts';
 import { judgeCells } from '../../harness/run.ts';
 import type { Attempt, Report } from '../../harness/types.ts';
 import { tempDir } from '../integration/helpers.ts';
@@ -102,4 +102,18 @@ test('the merged folder must be new or empty; an empty one is filled', (t) => {
   mkdirSync(empty);
   t.is(mergeRuns(dirs, { out: empty }).cells.length, 3);
   t.true(existsSync(join(empty, 'report.json')));
+});
+
+test('linkTree: evidence hard-linked on one file system (no data copied), folders merged, a clash refused', (t) => {
+  const root = tempDir('link');
+  mkdirSync(join(root, 'a/cells/x/try-1'), { recursive: true });
+  mkdirSync(join(root, 'b/cells/x/try-2'), { recursive: true });
+  writeFileSync(join(root, 'a/cells/x/try-1/a.stdout'), 'one');
+  writeFileSync(join(root, 'b/cells/x/try-2/a.stdout'), 'two');
+  linkTree(join(root, 'a/cells'), join(root, 'm/cells'));
+  linkTree(join(root, 'b/cells'), join(root, 'm/cells'));
+  t.deepEqual(readdirSync(join(root, 'm/cells/x')).sort(), ['try-1', 'try-2']);
+  t.is(statSync(join(root, 'm/cells/x/try-1/a.stdout')).ino, statSync(join(root, 'a/cells/x/try-1/a.stdout')).ino, 'a hard link');
+  t.is(readFileSync(join(root, 'm/cells/x/try-2/a.stdout'), 'utf8'), 'two');
+  t.throws(() => linkTree(join(root, 'a/cells'), join(root, 'm/cells')), { code: 'EEXIST' });
 });
