@@ -10,10 +10,13 @@ die() { printf 'natmatrix setup: %s\n' "$*" >&2; exit 2; }
 [ "$(uname -s)" = Linux ] || die "natmatrix needs Linux network namespaces; this is $(uname -s)"
 
 # command → Debian package
-# (openssl makes the relay's per-run certificate; unshare and setpriv confine the agents)
-declare -A PKG=([ip]=iproute2 [nft]=nftables [conntrack]=conntrack [tcpdump]=tcpdump [nsenter]=util-linux [unshare]=util-linux [setpriv]=util-linux [openssl]=openssl)
+# (openssl makes the relay's per-run certificate; unshare and setpriv confine the agents; chromium, only
+# in a checkout, is the browser of the tests' report.html check)
+declare -A PKG=([ip]=iproute2 [nft]=nftables [conntrack]=conntrack [tcpdump]=tcpdump [nsenter]=util-linux [unshare]=util-linux [setpriv]=util-linux [openssl]=openssl [chromium]=chromium)
+tools=(ip nft conntrack tcpdump nsenter unshare setpriv openssl)
+case "$(pwd)" in */node_modules/*) ;; *) tools+=(chromium) ;; esac
 missing=()
-for cmd in ip nft conntrack tcpdump nsenter unshare setpriv openssl; do
+for cmd in "${tools[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKG[$cmd]}")
 done
 
@@ -27,7 +30,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   updated=1
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
-  say "OS tools present (ip, nft, conntrack, tcpdump, nsenter, unshare, setpriv, openssl)"
+  printf -v present '%s, ' "${tools[@]}"
+  say "OS tools present (${present%, })"
 fi
 
 # coturn: the tests' independent RFC 5780 oracle (turnutils_natdiscovery against turnserver, both run
