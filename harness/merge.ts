@@ -247,7 +247,7 @@ export function mergeRuns(dirs: string[], opts: MergeOptions): Report {
       for (const entry of readdirSync(s.dir)) if (entry !== 'cells') linkTree(join(s.dir, entry), join(own, entry));
     }
     writeFileSync(join(staging, 'attempts.json'), JSON.stringify(attempts, null, 2) + '\n');
-    writeReports(staging, report);
+    writeReports(staging, report, attempts);
     // rename(2) replaces an empty folder (checked above) in one step
     renameSync(staging, out);
   } catch (e) {

@@ -280,7 +280,7 @@ export async function executeRun(prepared: PreparedRun, o: RunScenarioOptions = 
       report.baseline = compareReports(o.baseline, report, o.baselineAlpha === undefined ? {} : { alpha: o.baselineAlpha });
       writeFileSync(resolve(outDir, 'compare.json'), JSON.stringify(report.baseline, null, 2) + '\n');
     }
-    writeReports(outDir, report);
+    writeReports(outDir, report, attempts);
     if (o.keep) lab.keep();
     return report;
   } catch (e) {

@@ -10,11 +10,9 @@ die() { printf 'natmatrix setup: %s\n' "$*" >&2; exit 2; }
 [ "$(uname -s)" = Linux ] || die "natmatrix needs Linux network namespaces; this is $(uname -s)"
 
 # command → Debian package
-# (openssl makes the relay's per-run certificate; unshare and setpriv confine the agents; chromium, only
-# in a checkout, is the browser of the tests' report.html check)
-declare -A PKG=([ip]=iproute2 [nft]=nftables [conntrack]=conntrack [tcpdump]=tcpdump [nsenter]=util-linux [unshare]=util-linux [setpriv]=util-linux [openssl]=openssl [chromium]=chromium)
+# (openssl makes the relay's per-run certificate; unshare and setpriv confine the agents)
+declare -A PKG=([ip]=iproute2 [nft]=nftables [conntrack]=conntrack [tcpdump]=tcpdump [nsenter]=util-linux [unshare]=util-linux [setpriv]=util-linux [openssl]=openssl)
 tools=(ip nft conntrack tcpdump nsenter unshare setpriv openssl)
-case "$(pwd)" in */node_modules/*) ;; *) tools+=(chromium) ;; esac
 missing=()
 for cmd in "${tools[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKG[$cmd]}")
@@ -57,6 +55,26 @@ if ! command -v turnutils_natdiscovery >/dev/null 2>&1; then
     systemctl disable --now coturn.service >/dev/null 2>&1 || true
   fi
 fi
+
+# chromium: the browser of the tests' report.html check, in a checkout only (an installed package runs
+# no tests). Best effort: where Debian's package is not to be had (Ubuntu ships chromium as a snap),
+# setup says so and goes on, and the browser test names what is missing (it also takes Google Chrome).
+case "$(pwd)" in
+  */node_modules/*) ;;
+  *)
+    if ! command -v chromium >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1 && ! command -v google-chrome-stable >/dev/null 2>&1; then
+      if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing chromium (the tests' browser for report.html)"
+        export DEBIAN_FRONTEND=noninteractive
+        [ "${updated:-0}" = 1 ] || { apt-get update -qq; updated=1; }
+        apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+          || say "could not install Debian's chromium here: the browser test of report.html will say what is missing"
+      else
+        say "no chromium: the browser test of report.html needs it (sudo apt-get install chromium)"
+      fi
+    fi
+    ;;
+esac
 
 # util.styleText (terminal colours) arrived in Node 20.12
 node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 12) ? 0 : 1)' 2>/dev/null \

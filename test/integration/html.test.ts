@@ -16,7 +16,10 @@ import type { Browser, Page } from 'playwright-core';
 import { renderHtml } from '../../harness/html.ts';
 import { fullMatrix, troubled } from '../fixtures/reports/fixtures.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
+// Debian's chromium; else Google Chrome (GitHub's Ubuntu runners have it, and Ubuntu ships chromium
+// only as a snap); NMX_CHROMIUM names another Chromium-based browser
+const CANDIDATES = [process.env.NMX_CHROMIUM, '/usr/bin/chromium', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'].filter((x): x is string => !!x);
+const CHROMIUM = CANDIDATES.find((x) => existsSync(x)) ?? '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SCREENSHOT = join(ROOT, 'ci/report-html.png');
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];

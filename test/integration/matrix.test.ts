@@ -79,6 +79,13 @@ if (needsRoot(test)) {
     t.regex(r.stdout, /2\/2 ✗ want failed/);
     t.regex(r.stdout, /0\/2 ✗ want direct/);
     t.regex(readFileSync(join(out, 'report.md'), 'utf8'), /❌ 1 of 3 pairings|❌ 2 of 3 pairings/);
+    // every run folder holds every format: JUnit with a failure per mismatched cell, the page with them marked
+    const junit = readFileSync(join(out, 'report.junit.xml'), 'utf8');
+    t.is([...junit.matchAll(/<failure message="expected /g)].length, 2);
+    t.regex(junit, /<testcase classname="natmatrix\.wrong-expectations\.[^"]*" name="symmetric × full-cone"/);
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    t.is([...html.matchAll(/data-match="false"/g)].length >= 2, true);
+    t.notRegex(html, /(src|href)="https?:/);
     t.deepEqual(await namespaces(`nmx-${runIdOf(out)}-`), []);
     t.deepEqual(await hostState(), before, 'a failing run leaves the host as it found it');
   });

@@ -62,7 +62,7 @@ test('three shards merged: every cell pools its tries, judged as one run judges 
   const key = (r: Report) => r.cells.map((c) => [c.a, c.b, c.expected, c.outcome, c.tries, c.successes, c.paths, c.match]);
   t.deepEqual(key(report), key(whole));
   // written whole: the report files, the pooled tries, each shard's own files
-  for (const f of ['report.json', 'report.md', 'attempts.json', 'shards/1/report.json', 'shards/3/attempts.json']) t.true(existsSync(join(out, f)), f);
+  for (const f of ['report.json', 'report.md', 'report.junit.xml', 'report.html', 'attempts.json', 'shards/1/report.json', 'shards/3/attempts.json']) t.true(existsSync(join(out, f)), f);
   t.is(read<Attempt[]>(join(out, 'attempts.json')).length, 12);
   t.deepEqual(read<Report>(join(out, 'report.json')).cells, report.cells);
   t.regex(readFileSync(join(out, 'report.md'), 'utf8'), /merged from 3 shards/);
