@@ -8,7 +8,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
 type ParsedResults<T extends ParseArgsConfig> = ReturnType<typeof parseArgs<T>>;
-import { UsageError } from './errors.ts';
+import { EXIT, exitCodeOf, UsageError } from './errors.ts';
 
 import { PACKAGE_DIR, VERSION } from './package.ts';
 
@@ -175,4 +175,21 @@ export function appendSummary(file: string, markdown: string): void {
   } catch (e) {
     process.stderr.write(`natmatrix: could not append the summary to ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
   }
+}
+
+/**
+ * Run a small command's main to its exit code: a closed stdout (\`… | head\`) is not an error, a
+ * UsageError is one line \`natmatrix: …\` (exit 2), anything else the stack with the command's name.
+ */
+export function runCommand(name: string, main: (argv: string[]) => Promise<number>): void {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+  main(process.argv.slice(2)).then(
+    (code) => exitWhenFlushed(code),
+    (e: unknown) => {
+      const code = exitCodeOf(e);
+      const err = e as Error;
+      process.stderr.write(code === EXIT.usage ? `natmatrix: ${err.message}\n` : `natmatrix ${name} failed: ${err?.stack ?? String(err)}\n`);
+      exitWhenFlushed(code);
+    },
+  );
 }

@@ -1,8 +1,8 @@
 // natmatrix compare BASE NEW: two runs of one scenario compared cell by cell (compare.ts). Exit 0
 // when no cell regressed significantly, 5 when one did, 2 for anything the user can fix (arguments,
 // a report that cannot be read, runs of different scenarios). Needs no root.
-import { exitWhenFlushed, fromUser, parseCommandLine, refuseSwallowed } from './args.ts';
-import { EXIT, exitCodeOf, UsageError } from './errors.ts';
+import { fromUser, parseCommandLine, refuseSwallowed, runCommand } from './args.ts';
+import { EXIT, UsageError } from './errors.ts';
 
 const HELP = `usage: natmatrix compare BASE NEW [options]      (npm run compare -- BASE NEW [options])
 
@@ -63,14 +63,4 @@ async function main(argv: string[]): Promise<number> {
   return comparison.summary.regressed > 0 ? EXIT.regression : EXIT.ok;
 }
 
-for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
-
-main(process.argv.slice(2)).then(
-  (code) => exitWhenFlushed(code),
-  (e: unknown) => {
-    const code = exitCodeOf(e);
-    const err = e as Error;
-    process.stderr.write(code === EXIT.usage ? `natmatrix: ${err.message}\n` : `natmatrix compare failed: ${err?.stack ?? String(err)}\n`);
-    exitWhenFlushed(code);
-  },
-);
+runCommand('compare', main);

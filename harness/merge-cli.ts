@@ -2,8 +2,8 @@
 // into one run folder and report, as if one machine had run it all (merge.ts). Its exit code is a
 // run's: 0 every pairing as expected, 1 a mismatch, 3 an error cell; 2 for shards that do not make
 // one run, or anything else the user can fix. Needs no root.
-import { appendSummary, exitWhenFlushed, fromUser, parseCommandLine, refuseSwallowed } from './args.ts';
-import { EXIT, exitCodeOf, UsageError } from './errors.ts';
+import { appendSummary, fromUser, parseCommandLine, refuseSwallowed, runCommand } from './args.ts';
+import { EXIT, UsageError } from './errors.ts';
 
 const HELP = `usage: natmatrix merge DIR... --out DIR [options]      (npm run merge -- DIR... --out DIR)
 
@@ -55,14 +55,4 @@ async function main(argv: string[]): Promise<number> {
   return report.summary.mismatched > 0 ? EXIT.mismatch : EXIT.ok;
 }
 
-for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
-
-main(process.argv.slice(2)).then(
-  (code) => exitWhenFlushed(code),
-  (e: unknown) => {
-    const code = exitCodeOf(e);
-    const err = e as Error;
-    process.stderr.write(code === EXIT.usage ? `natmatrix: ${err.message}\n` : `natmatrix merge failed: ${err?.stack ?? String(err)}\n`);
-    exitWhenFlushed(code);
-  },
-);
+runCommand('merge', main);
