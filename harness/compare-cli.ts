@@ -1,6 +1,7 @@
 // natmatrix compare BASE NEW: two runs of one scenario compared cell by cell (compare.ts). Exit 0
 // when no cell regressed significantly, 5 when one did, 2 for anything the user can fix (arguments,
 // a report that cannot be read, runs of different scenarios). Needs no root.
+import { writeFileSync } from 'node:fs';
 import { fromUser, parseCommandLine, refuseSwallowed, runCommand } from './args.ts';
 import { EXIT, UsageError } from './errors.ts';
 
@@ -17,6 +18,8 @@ options:
   --alpha P    significance level, 0 < P < 1 (default: 0.05)
   --json       print the comparison as JSON on stdout (the text goes to stderr)
   --markdown   print markdown for a GitHub job summary instead of the text
+  --html FILE  also write NEW's report.html with the diff view (each cell unchanged, improved,
+               regressed with its p-value, or not comparable) to FILE
   --no-color   plain terminal output (also NO_COLOR=1)
   -h, --help   this text
   --version    print natmatrix's version
@@ -28,6 +31,7 @@ const OPTIONS = {
   alpha: { type: 'string' },
   json: { type: 'boolean' },
   markdown: { type: 'boolean' },
+  html: { type: 'string' },
   'no-color': { type: 'boolean' },
 } as const;
 
@@ -58,6 +62,16 @@ async function main(argv: string[]): Promise<number> {
   } else {
     const color = !o['no-color'] && !process.env.NO_COLOR && human.isTTY === true;
     human.write(renderComparison(comparison, { color }));
+  }
+  if (o.html !== undefined) {
+    // the new run's page with the diff view; its evidence links are relative to the new run's folder
+    const { renderHtml } = await import('./html.ts');
+    const file = fromUser(o.html);
+    try {
+      writeFileSync(file, renderHtml(next, { comparison }));
+    } catch (e) {
+      throw new UsageError(`cannot write --html ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    }
   }
   if (o.json) process.stdout.write(JSON.stringify(comparison, null, 2) + '\n');
   return comparison.summary.regressed > 0 ? EXIT.regression : EXIT.ok;

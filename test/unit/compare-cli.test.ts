@@ -1,6 +1,6 @@
 // `natmatrix compare BASE NEW` as a process, on reports written to a temporary folder: its exit codes
 // (0 noise, 5 a regression, 2 bad input with one line), --json, --markdown. No root.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -107,4 +107,18 @@ test('the natmatrix command knows compare: --help with exit 0', async (t) => {
   t.regex(r.stdout, /5 a cell regressed significantly/);
   const top = await execa(process.execPath, [join(ROOT, 'harness/natmatrix.mjs'), '--help'], { reject: false, cwd: ROOT });
   t.regex(top.stdout, /^ {2}compare {4}compare two runs cell by cell/m);
+});
+
+test('--html FILE: the new run\'s page with the diff view, the regressed cell marked with its p', async (t) => {
+  const d = pair(0);
+  const r = await compare([join(d, 'base'), join(d, 'new'), '--html', join(d, 'diff.html')]);
+  t.is(r.exitCode, 5, r.all);
+  const html = readFileSync(join(d, 'diff.html'), 'utf8');
+  const cellOf = (b: string) => new RegExp(`<button[^>]*data-a="symmetric"[^>]*data-b="${b}"[^>]*data-change="([a-z ]+)"`).exec(html)?.[1];
+  t.is(cellOf('port-restricted'), 'regressed');
+  t.is(cellOf('full-cone'), 'unchanged');
+  t.regex(html, /1\.5e-11/);
+  const bad = await compare([join(d, 'base'), join(d, 'new'), '--html', join(d, 'no/such/dir/x.html')]);
+  t.is(bad.exitCode, 2);
+  t.regex(bad.stderr, /^natmatrix: cannot write --html .*x\.html: ENOENT/);
 });
