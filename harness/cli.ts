@@ -72,8 +72,8 @@ for itself, and natmatrix refuses to run without them. Relative paths (a scenari
 exit codes: 0 every pairing as expected · 1 some pairing differs from its expectation ·
             2 usage or environment error, or --verify found a router not as declared (no matrix) ·
             3 an agent or the harness failed (cell "error") ·
-            5 --baseline: a cell regressed significantly (3 wins over it, it wins over 1) ·
-            4 the teardown could not remove everything (it says what, and how to clean up)`;
+            4 the teardown could not remove everything (it says what, and how to clean up) ·
+            5 --baseline: a cell regressed significantly (4 and 3 win over it; it wins over 1)`;
 
 /** A whole-number option of the run, parsed within the bounds the library checks too. */
 const runNumber = (limits: typeof RunLimits, key: keyof typeof RunLimits, value: string | undefined) => wholeNumber(limits[key].option, value, limits[key].min, limits[key].max);
