@@ -374,7 +374,8 @@ export class WorkQueue {
   /** A try taken has finished. */
   finished(): void {
     this.running--;
-    if (this.running === 0 && this.queue.length === 0) this.wake();
+    // the lanes waiting look again: for the next round, or to find the run closing
+    if (this.running === 0) this.wake();
   }
 
   private wake(): void {
@@ -430,6 +431,7 @@ export async function runAttempts(lab: Lab, agents: RunnableAgent[], teardown: T
         try {
           result = await runAttempt(lane, att, runs[att.agent]!, ctx);
         } catch (cause) {
+          work.finished();
           if (teardown.closing) return;
           throw new RunError(`lane ${lane.index} failed while running ${att.a} × ${att.b}: ${(cause as Error).message}`, { cause });
         }
