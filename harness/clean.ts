@@ -55,15 +55,16 @@ options:
   -h, --help   this text
   --version    print natmatrix's version`;
 
-/** A run id as given, or the run id of a run folder (its topology.json, written before anything is built). */
+/** The run id of a run folder (its topology.json, written before anything is built), else the
+ * argument itself when it has a run id's shape (a folder named like one, e.g. "out", is a folder). */
 export function runIdOfArg(arg: string): string | null {
-  if (/^[a-z0-9]{1,12}$/.test(arg)) return arg;
   try {
     const id = (JSON.parse(readFileSync(join(fromUser(arg), 'topology.json'), 'utf8')) as { runId?: unknown }).runId;
-    return typeof id === 'string' && /^[a-z0-9]{1,12}$/.test(id) ? id : null;
+    if (typeof id === 'string' && /^[a-z0-9]{1,12}$/.test(id)) return id;
   } catch {
-    return null;
+    /* not a run folder */
   }
+  return /^[a-z0-9]{1,12}$/.test(arg) ? arg : null;
 }
 
 async function main(): Promise<number> {
