@@ -35,6 +35,8 @@ for (const f of workflows) {
     const cleans = [...y.matchAll(/natmatrix clean(.*)$|npm run clean(.*)$/gm)].map((m) => (m[1] ?? m[2] ?? '').trim());
     t.true(cleans.length > 0, "a cleanup step");
     for (const c of cleans) t.regex(c, /^(-- )?"\$OUT"(; fi)?$/, `clean with its run folder: "${c}"`);
+    // a re-run of a failed job uploads under the same name: without overwrite, upload-artifact refuses it
+    t.is([...y.matchAll(/^\s+overwrite: true$/gm)].length, [...y.matchAll(/uses: actions\/upload-artifact@/g)].length, 'every upload overwrites');
     // npm ci under sudo (setup) leaves nothing for setup-node's npm cache to save
     if (/sudo[^\n]*npm run setup/.test(y)) t.notRegex(y, /^\s+cache: npm/m);
   });
