@@ -21,6 +21,9 @@ export interface NatType extends NatTypeInfo {
   ports?: PortAllocation;
   /** the router forwards no UDP (":no-udp"), like networks that let only TCP out */
   noUdp?: boolean;
+  /** the router forwards packets conntrack calls invalid, untranslated (":invalid=forward", Linux's
+   * default); without it they are dropped, as real routers do (nft/drop-invalid.nft) */
+  forwardInvalid?: boolean;
   /** the host has a public address of its own, translated 1:1 (cloud-eip): the side gets one, and its
    * peer agent NMX_PUBLIC_IP */
   publicIp?: boolean;
@@ -164,6 +167,7 @@ function findSingle(name: string): NatType | undefined {
   let noUdp = false;
   let lifetimeS: number | undefined;
   let ports: 'random' | undefined;
+  let forwardInvalid = false;
   for (const knob of knobs) {
     const life = /^lifetime=(\d{1,4})$/.exec(knob);
     const alloc = /^ports=(random)$/.exec(knob);
@@ -171,20 +175,22 @@ function findSingle(name: string): NatType | undefined {
     else if (life && lifetimeS === undefined && Number(life[1]) >= 1 && Number(life[1]) <= 3600) lifetimeS = Number(life[1]);
     else if (alloc && ports === undefined && t.mapping === EI) ports = 'random';
     else if (knob === 'no-udp' && !noUdp) noUdp = true;
+    else if (knob === 'invalid=forward' && !forwardInvalid) forwardInvalid = true;
     else return undefined;
   }
-  const suffix = `${hairpin ? ':hairpin' : ''}${lifetimeS !== undefined ? `:lifetime=${lifetimeS}` : ''}${ports ? `:ports=${ports}` : ''}${noUdp ? ':no-udp' : ''}`;
+  const suffix = `${hairpin ? ':hairpin' : ''}${lifetimeS !== undefined ? `:lifetime=${lifetimeS}` : ''}${ports ? `:ports=${ports}` : ''}${noUdp ? ':no-udp' : ''}${forwardInvalid ? ':invalid=forward' : ''}`;
   const learned = t.templates.includes('learn-map.nft') || !hairpin ? [] : ['learn-map.nft'];
   const mapping = (f: string) => (ports && f === `mapping-${EI}.nft` ? `mapping-${EI}-${ports}.nft` : f);
   return {
     ...t,
     name: t.name + suffix,
-    short: t.short + suffix.replace(':hairpin', ':HP').replace(/:lifetime=(\d+)/, ':$1s').replace(/:ports=(\w+)/, ':$1').replace(':no-udp', ':noUDP'),
-    title: `${t.title}${hairpin ? ', hairpinning' : ''}${lifetimeS !== undefined ? `, ${lifetimeS} s bindings` : ''}${ports ? `, ${ports} ports` : ''}${noUdp ? ', no UDP' : ''}`,
+    short: t.short + suffix.replace(':hairpin', ':HP').replace(/:lifetime=(\d+)/, ':$1s').replace(/:ports=(\w+)/, ':$1').replace(':no-udp', ':noUDP').replace(':invalid=forward', ':fwdINV'),
+    title: `${t.title}${hairpin ? ', hairpinning' : ''}${lifetimeS !== undefined ? `, ${lifetimeS} s bindings` : ''}${ports ? `, ${ports} ports` : ''}${noUdp ? ', no UDP' : ''}${forwardInvalid ? ', forwarding invalid packets' : ''}`,
     ...(hairpin ? { hairpin } : {}),
     ...(lifetimeS !== undefined ? { lifetimeS } : {}),
     ...(ports ? { ports } : {}),
     ...(noUdp ? { noUdp } : {}),
+    ...(forwardInvalid ? { forwardInvalid } : {}),
     templates: [
       ...t.templates.map(mapping), ...learned, ...(hairpin ? ['hairpin.nft'] : []), ...(lifetimeS !== undefined ? ['binding-lifetime.nft'] : []), ...(noUdp ? ['no-udp.nft'] : []),
     ],
@@ -193,7 +199,8 @@ function findSingle(name: string): NatType | undefined {
       (hairpin ? '; hairpinning: LAN-side dnat of the external address through the learned map, snat to the external address' : '') +
       (lifetimeS !== undefined ? `; UDP bindings expire after ${lifetimeS} idle seconds (\`ct timeout\` policy, learned maps alike)` : '') +
       (ports === 'random' ? '; ports hashed from the internal endpoint instead of preserved' : '') +
-      (noUdp ? '; forwards no UDP at all (`meta l4proto udp drop`)' : ''),
+      (noUdp ? '; forwards no UDP at all (`meta l4proto udp drop`)' : '') +
+      (forwardInvalid ? '; forwards packets conntrack calls invalid, untranslated (Linux\'s default; real routers drop them)' : ''),
   };
 }
 
@@ -279,7 +286,7 @@ export const FORWARD_ONLY = 'flush ruleset\n';
 
 export function renderRuleset(type: NatType, vars: RouterVars): string {
   if (type.layers) throw new Error(`${type.name} is a double NAT: render its home and carrier layers separately`);
-  const files = [...type.templates, 'wan-firewall.nft'];
+  const files = [...type.templates, ...(type.forwardInvalid ? [] : ['drop-invalid.nft']), 'wan-firewall.nft'];
   // numbers nft takes only as literals (timeouts) are spelled %LIFETIME% in the templates
   const body = files.map((f) => template(f).replaceAll('%LIFETIME%', String(type.lifetimeS ?? DEFAULT_LIFETIME_S)));
   const used = new Set<string>();

@@ -324,6 +324,23 @@ test('knob :no-udp drops every forwarded UDP packet, ahead of the NAT filters', 
   t.is(findNat('cloud-eip:no-udp'), undefined);
 });
 
+test('every router drops what conntrack calls invalid; :invalid=forward keeps Linux\'s default', (t) => {
+  const drop = /chain drop_invalid \{\s+type filter hook forward priority filter - 5; policy accept;\s+ct state invalid drop/;
+  for (const name of ['full-cone', 'symmetric', 'dmz', 'dmz-host', 'cloud-eip', 'ead-apdf']) {
+    const n = findNat(name);
+    if (!n) continue;
+    t.regex(renderRuleset(n, { ...VARS, PUBLIC_IP: '198.51.100.20' }), drop, name);
+  }
+  const fwd = findNat('symmetric:invalid=forward')!;
+  t.true(fwd.forwardInvalid);
+  t.is(fwd.short, 'SYM:fwdINV');
+  t.regex(fwd.title, /forwarding invalid packets/);
+  t.notRegex(renderRuleset(fwd, VARS), /ct state invalid drop/);
+  t.is(findNat('symmetric:invalid=drop'), undefined, 'drop is the default, not a knob');
+  t.is(findNat('full-cone:invalid=forward:invalid=forward'), undefined);
+  t.is(findNat('dmz:invalid=forward'), undefined);
+});
+
 test('cloud-eip: stateless 1:1 public address inbound, a separate random-port gateway outbound', (t) => {
   const n = findNat('cloud-eip')!;
   t.true(n.publicIp);
