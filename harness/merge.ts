@@ -140,7 +140,11 @@ export function poolCells(shards: LoadedShard[]): { cells: Cell[]; attempts: Att
   const described = new Map<string, Cell>();
   for (const s of shards) for (const c of s.report.cells) described.set(`${c.agent}\0${c.a}\0${c.b}`, c);
   const byCell = new Map<number, Attempt[]>();
-  for (const t of attempts) byCell.set(t.cell, [...(byCell.get(t.cell) ?? []), t]);
+  for (const t of attempts) {
+    const own = byCell.get(t.cell);
+    if (own) own.push(t);
+    else byCell.set(t.cell, [t]);
+  }
   const cells = [...byCell.entries()]
     .sort(([x], [y]) => x - y)
     .map(([, tries]) => {
@@ -168,7 +172,8 @@ function mergedReport(shards: LoadedShard[], cells: Cell[], outDir: string): Rep
     kernel: s.report.host.kernel,
     from: s.dir,
   }));
-  const { shard: _shard, ...rest } = first;
+  // a shard's comparison with a baseline (--baseline on a shard) compares a share: not the run's
+  const { shard: _shard, baseline: _baseline, ...rest } = first;
   return {
     ...rest,
     runId: newRunId(),

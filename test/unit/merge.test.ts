@@ -41,6 +41,8 @@ test('shareOf: the tries dealt round n shards add up to the run\'s', (t) => {
 
 test('three shards merged: every cell pools its tries, judged as one run judges them', (t) => {
   const dirs = shards();
+  // a shard run with --baseline compared only its share: the merged report must not carry that
+  edit(dirs[0]!, 'report.json', (r) => (r.baseline = { summary: { regressed: 1 } }));
   const out = join(tempDir('merged'), 'run');
   const report = mergeRuns(dirs, { out });
   const all = dirs.flatMap((d) => read<Attempt[]>(join(d, 'attempts.json')));
@@ -56,6 +58,7 @@ test('three shards merged: every cell pools its tries, judged as one run judges 
   t.is(report.cells[0]!.timeToDirectMs.samples.length, 4);
   t.deepEqual(report.merged!.shards.map((s) => [s.index, s.tries]), [[1, 4], [2, 4], [3, 4]]);
   t.is(report.shard, undefined);
+  t.is(report.baseline, undefined);
   t.is(report.summary.cells, 3);
   t.is(report.summary.matched, 3);
   // and the same outcomes as the scenario run whole
