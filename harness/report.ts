@@ -352,6 +352,8 @@ function summaryCell(c: Cell | undefined): string {
   if (!c) return '–';
   const letter = c.path ? ` ${pathLetter(c.path)}` : '';
   if (c.outcome === 'error') return `⚠️ ${count(c)}`;
+  // observing (no expectation): what happened, not whether it was expected
+  if (c.expected === null) return `${c.outcome === 'relayed' ? '🔁' : c.outcome === 'direct' ? '🟢' : '⚪'} ${count(c)}${letter}`;
   if (!c.match) return `❌ ${count(c)}${letter}`;
   return `${c.flaky ? '〰️' : '✅'} ${count(c)}${letter}`;
 }
@@ -369,7 +371,8 @@ export function renderSummary(report: Report, links: SummaryLinks = {}): string 
     out.push(...table(['A \\ B', ...report.cols.map(esc)], report.rows.map((a) => [`**${esc(a)}**`, ...report.cols.map((b) => summaryCell(cellAt(report, a, b, agent?.name)))])), '');
   }
   const legend = pathLegend(report);
-  out.push(`✅ as expected · ❌ not as expected · ⚠️ error · 〰️ flaky · x/y connected/tries${legend ? ` · ${legend}` : ''}`, '');
+  const marks = observe ? '🟢 direct · 🔁 relayed · ⚪ failed · ⚠️ error' : '✅ as expected · ❌ not as expected · ⚠️ error · 〰️ flaky';
+  out.push(`${marks} · x/y connected/tries${legend ? ` · ${legend}` : ''}`, '');
   const where = links.artifact ? `in the artifact \`${esc(links.artifact)}\`` : 'in the run folder';
   const bad = report.cells.filter((c) => c.outcome === 'error' || !c.match);
   if (bad.length) {

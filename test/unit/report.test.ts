@@ -448,3 +448,16 @@ test('job summary: narrow matrix cells, one line per cell to look at with its ev
   t.regex(good, /are in the run folder\.$/m);
   t.regex(renderSummary(withErrorAndFlaky), /⚠️ 1\/3/);
 });
+
+test('job summary when observing: what happened per cell, no verdict marks', (t) => {
+  const observed: Report = {
+    ...allMatched,
+    options: { ...allMatched.options, observe: true },
+    cells: allMatched.cells.map((c) => ({ ...c, expected: null, match: true })),
+  };
+  const md = renderSummary(observed);
+  t.regex(md, /🟢 3\/3 U/);
+  t.regex(md, /⚪ 0\/3/);
+  t.notRegex(md, /✅ 3\/3/);
+  t.regex(md, /🟢 direct · 🔁 relayed · ⚪ failed/);
+});
