@@ -4,7 +4,7 @@
 // at most W wide, when its expectation is settled whatever more tries would show (a success-rate
 // expectation confirmed or refuted, an outcome expectation already missed), or when it errored.
 // Pure: the run loop (run.ts) asks for the next round once a round has finished.
-import { judgeCell } from './judge.ts';
+import { judgeCell, triesByCell } from './judge.ts';
 import type { PlannedAttempt } from './plan.ts';
 import type { AdaptiveSummary, Attempt, Cell } from './types.ts';
 
@@ -46,8 +46,7 @@ export function adaptiveRounds(planned: readonly PlannedAttempt[], o: AdaptiveOp
   for (const t of planned) if (!first.has(t.cell)) first.set(t.cell, t);
   let rounds = 1;
   const judge = (attempts: Attempt[]) => {
-    const byCell = new Map<number, Attempt[]>();
-    for (const t of attempts) byCell.set(t.cell, [...(byCell.get(t.cell) ?? []), t]);
+    const byCell = triesByCell(attempts);
     return [...first.values()].map((p) => {
       const tries = byCell.get(p.cell) ?? [];
       return { p, tries, cell: judgeCell(p.a, p.b, p.expected, tries, '', agentNames[p.agent] ?? '') };

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { styleText } from 'node:util';
 import { z } from 'zod';
 import { issueLines, UsageError } from './errors.ts';
+import { esc } from './report.ts';
 import type { Cell, CellChange, CellComparison, ComparedCounts, Comparison, Report } from './types.ts';
 
 export const FISHER = "Fisher's exact test";
@@ -349,7 +350,6 @@ export function renderComparison(c: Comparison, opts: { color: boolean }): strin
   return out.join('\n') + '\n';
 }
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 
 /** "20/20 connected" on one side of a cell, for the measure that decided */
 function sideText(x: CellComparison, side: ComparedCounts | null): string {

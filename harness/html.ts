@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { formatP } from './compare.ts';
 import { expectationText } from './expect.ts';
+import { xmlText } from './junit.ts';
 import { adaptiveText, agentTraits, cellAt, isolationLine, pathLetter, shardText, timeDistribution } from './report.ts';
 import type { AgentReport, Attempt, Cell, CellComparison, Comparison, Mapping, NatTypeInfo, Report, Summary, TimeDistribution } from './types.ts';
 
@@ -30,18 +31,10 @@ export interface HtmlOptions {
 // ---------------------------------------------------------------------------------------------
 // escaping
 
-/** Characters XML 1.0 (and sane HTML) do not allow: C0 controls but tab, LF, CR; lone surrogates; U+FFFE/F. */
-const ILLEGAL = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
-
-/** Text safe in HTML content and in quoted attributes. */
+/** Text safe in HTML content and in quoted attributes: XML's text escape (which also drops the
+ * characters XML 1.0, and sane HTML, do not allow), then both quotes. */
 export function escapeHtml(s: string): string {
-  return s
-    .replace(ILLEGAL, '')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
+  return xmlText(s).replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
 /** Markup this module made (never a report's string). */
@@ -615,6 +608,8 @@ export function renderHtml(report: Report, opts: HtmlOptions = {}): string {
   });
 
   const several = report.agents.length > 1;
+  const share = shardText(report);
+  const rounds = adaptiveText(report);
   const pairings = report.rows.length * report.cols.length;
   const { host, options } = report;
   const iso = isolationLine(report);
@@ -642,8 +637,8 @@ ${verdictBadge(report, observe)}
 <div><dt>started</dt><dd>${report.startedAt}</dd></div>
 <div><dt>duration</dt><dd>${seconds(report.durationMs)}</dd></div>
 <div><dt>plan</dt><dd>${`${report.rows.length}×${report.cols.length} pairings × ${options.tries}${options.adaptive ? '+' : ''} tries${several ? ` × ${report.agents.length} agents` : ''}`}</dd></div>
-${shardText(report) ? html`<div><dt>part</dt><dd>${shardText(report)}</dd></div>` : ''}
-${adaptiveText(report) ? html`<div><dt>rounds</dt><dd>${adaptiveText(report)}</dd></div>` : ''}
+${share ? html`<div><dt>part</dt><dd>${share}</dd></div>` : ''}
+${rounds ? html`<div><dt>rounds</dt><dd>${rounds}</dd></div>` : ''}
 <div><dt>options</dt><dd>${`timeout ${options.timeoutMs} ms · jobs ${options.jobs}${observe ? ' · observe only' : ''} · internet depth ${report.isolation.internetHops ?? 0} routers`}</dd></div>
 <div><dt>host</dt><dd>${`kernel ${host.kernel} · nft ${host.nft} · iproute2 ${host.iproute2} · conntrack ${host.conntrack} · node ${host.node} · ${plural(host.cpus, 'cpu')}`}</dd></div>
 <div><dt>natmatrix</dt><dd>${report.version}</dd></div>

@@ -259,6 +259,17 @@ export function judgeRate(e: RateExpectation, tries: Attempt[]): NonNullable<Cel
 
 const connected = (o: Outcome) => o === 'direct' || o === 'relayed';
 
+/** Tries grouped by the cell they were planned for (its `cell` index), in the order given. */
+export function triesByCell(attempts: readonly Attempt[]): Map<number, Attempt[]> {
+  const byCell = new Map<number, Attempt[]>();
+  for (const t of attempts) {
+    const own = byCell.get(t.cell);
+    if (own) own.push(t);
+    else byCell.set(t.cell, [t]);
+  }
+  return byCell;
+}
+
 /** Fold the tries of one pairing into a cell. Any errored try makes the cell `error`; tries that
  * disagree (in outcome, or in the path they connected by) make it flaky, and a flaky cell never counts
  * as matching its expectation. */

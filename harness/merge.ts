@@ -8,7 +8,7 @@ import { constants, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, re
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { UsageError, issueLines } from './errors.ts';
-import { judgeCell } from './judge.ts';
+import { judgeCell, triesByCell } from './judge.ts';
 import { compareAgents, summarize, timeDistribution } from './report.ts';
 import { writeReports } from './report-files.ts';
 import { checkRunFolder, makeRunFolder } from './run-folder.ts';
@@ -139,13 +139,7 @@ export function poolCells(shards: LoadedShard[]): { cells: Cell[]; attempts: Att
   // each cell's expectation and evidence folder, as the shards' reports say (they agree: same plan)
   const described = new Map<string, Cell>();
   for (const s of shards) for (const c of s.report.cells) described.set(`${c.agent}\0${c.a}\0${c.b}`, c);
-  const byCell = new Map<number, Attempt[]>();
-  for (const t of attempts) {
-    const own = byCell.get(t.cell);
-    if (own) own.push(t);
-    else byCell.set(t.cell, [t]);
-  }
-  const cells = [...byCell.entries()]
+  const cells = [...triesByCell(attempts).entries()]
     .sort(([x], [y]) => x - y)
     .map(([, tries]) => {
       const first = tries[0]!;

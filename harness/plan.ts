@@ -312,23 +312,19 @@ export function plan(scenario: Scenario, opts: PlanOptions = {}): Plan {
   const internetHops = opts.internetHops ?? scenario.internetHops;
   const planId = planIdOf(scenario, attempts, { tries, timeoutMs, internetHops });
   const planned = attempts.length;
-  if (opts.shard) {
-    // dealt round the shards in the order above: a cell's tries spread over them (its 20 tries over 4
-    // runners), and each shard gets its share of the slow, expected-to-fail tries
-    const { index, count } = checkShard(opts.shard, planned);
-    const mine = attempts.filter((_, k) => k % count === index - 1);
-    attempts.length = 0;
-    attempts.push(...mine);
-  }
-  const cost = attempts.reduce((sum, x) => sum + scenario.agents[x.agent]!.startCostMs, 0) / Math.max(1, attempts.length);
+  // a shard's tries are dealt round the shards in the order above: a cell's tries spread over them (its
+  // 20 tries over 4 runners), and each shard gets its share of the slow, expected-to-fail tries
+  const shard = opts.shard ? checkShard(opts.shard, planned) : null;
+  const mine = shard ? attempts.filter((_, k) => k % shard.count === shard.index - 1) : attempts;
+  const cost = mine.reduce((sum, x) => sum + scenario.agents[x.agent]!.startCostMs, 0) / Math.max(1, mine.length);
   // lanes sized for serving agents when every agent of the run serves (a window per strategy step)
   const serving = scenario.agents.every((x) => x.serve) ? { windowMs: timeoutMs * Math.max(...scenario.agents.map((x) => x.strategy?.length ?? 1)) } : null;
-  const chosen = opts.jobs === undefined ? chooseJobs(attempts, opts.cpus ?? availableParallelism(), scenario.holdMs > 0, cost, opts.freeMemoryBytes ?? (opts.cpus === undefined ? freemem() : Infinity), serving) : null;
-  const jobs = Math.min(opts.jobs ?? chosen!.jobs, attempts.length, MAX_JOBS);
+  const chosen = opts.jobs === undefined ? chooseJobs(mine, opts.cpus ?? availableParallelism(), scenario.holdMs > 0, cost, opts.freeMemoryBytes ?? (opts.cpus === undefined ? freemem() : Infinity), serving) : null;
+  const jobs = Math.min(opts.jobs ?? chosen!.jobs, mine.length, MAX_JOBS);
   if (jobs < 1) throw new Error('jobs must be at least 1');
   const { holdMs, keepaliveMs } = scenario;
   const jobsWhy = chosen ? chosen.why : `--jobs ${opts.jobs}${opts.jobs! > jobs ? `, capped at the ${jobs} tries` : ''}`;
-  return { ...topologyPlan(scenario.name, jobs, runId, layersOf(scenario)), agents: scenario.agents.length, internetHops, attempts, tries, timeoutMs, holdMs, keepaliveMs, jobs, jobsWhy, planId, ...(opts.shard ? { shard: { ...opts.shard, planned } } : {}) };
+  return { ...topologyPlan(scenario.name, jobs, runId, layersOf(scenario)), agents: scenario.agents.length, internetHops, attempts: mine, tries, timeoutMs, holdMs, keepaliveMs, jobs, jobsWhy, planId, ...(shard ? { shard: { ...shard, planned } } : {}) };
 }
 
 /** Most shards one run may be split into. */

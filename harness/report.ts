@@ -228,12 +228,14 @@ export function renderTerminal(report: Report, opts: { color: boolean }): string
   const observe = report.options.observe === true;
   const out: string[] = [];
   const pairings = report.rows.length * report.cols.length;
+  const part = shardText(report);
+  const rounds = adaptiveText(report);
 
   out.push(
     paint('bold', `natmatrix: ${report.scenario}`) +
       ` — ${report.description} · ${pairings} pairings × ${report.options.adaptive ? `${report.options.tries}+` : report.options.tries} tries` +
       (several(report) ? ` × ${report.agents.length} agents` : '') +
-      (shardText(report) ? ` · ${shardText(report)}` : '') +
+      (part ? ` · ${part}` : '') +
       ` · ${seconds(report.durationMs)} · ${report.outDir}`,
     '',
   );
@@ -259,7 +261,7 @@ export function renderTerminal(report: Report, opts: { color: boolean }): string
   if (!several(report) && report.agents[0] && agentTraits(report.agents[0])) out.push(paint('dim', `agent ${report.agents[0].name}: ${agentTraits(report.agents[0])}`));
 
   out.push(paint(summary.mismatched ? 'red' : 'green', summaryLine(summary, observe)));
-  if (adaptiveText(report)) out.push(adaptiveText(report)!);
+  if (rounds) out.push(rounds);
   out.push(...mismatchLines(report, report.cells.filter((c) => !c.match), paint));
 
   if (several(report)) {
@@ -300,8 +302,8 @@ export function isolationLine(report: Report): string | null {
 // ---------------------------------------------------------------------------------------------
 // markdown
 
-/** Make free text safe inside a GFM table cell. */
-const esc = (s: string): string =>
+/** Make free text safe inside a GFM table cell (and in markdown text generally). */
+export const esc = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 
 const row = (cells: string[]): string => `| ${cells.join(' | ')} |`;
@@ -365,7 +367,9 @@ function summaryCell(c: Cell | undefined): string {
  */
 export function renderSummary(report: Report, links: SummaryLinks = {}): string {
   const observe = report.options.observe === true;
-  const out = [`## natmatrix: ${esc(report.scenario)}`, '', `**${mdVerdict(report.summary, observe)}** · ${seconds(report.durationMs)}${shardText(report) ? ` · ${esc(shardText(report)!)}` : ''}`, '', ...(adaptiveText(report) ? [esc(adaptiveText(report)!), ''] : [])];
+  const part = shardText(report);
+  const rounds = adaptiveText(report);
+  const out = [`## natmatrix: ${esc(report.scenario)}`, '', `**${mdVerdict(report.summary, observe)}** · ${seconds(report.durationMs)}${part ? ` · ${esc(part)}` : ''}`, '', ...(rounds ? [esc(rounds), ''] : [])];
   for (const agent of agentsOf(report)) {
     if (several(report) && agent) out.push(`**${esc(agent.name)}**: ${mdVerdict(agent.summary, observe)}`, '');
     out.push(...table(['A \\ B', ...report.cols.map(esc)], report.rows.map((a) => [`**${esc(a)}**`, ...report.cols.map((b) => summaryCell(cellAt(report, a, b, agent?.name)))])), '');
@@ -391,6 +395,8 @@ export function renderSummary(report: Report, links: SummaryLinks = {}): string 
 
 export function renderMarkdown(report: Report): string {
   const { summary, host, options } = report;
+  const part = shardText(report);
+  const rounds = adaptiveText(report);
   const observe = options.observe === true;
   const pairings = report.rows.length * report.cols.length;
   const matrices: string[] = [];
@@ -469,8 +475,8 @@ export function renderMarkdown(report: Report): string {
     `- run id: \`${report.runId}\``,
     `- started: ${report.startedAt}`,
     `- duration: ${seconds(report.durationMs)}`,
-    ...(shardText(report) ? [`- ${shardText(report)}`] : []),
-    ...(adaptiveText(report) ? [`- ${esc(adaptiveText(report)!)}`] : []),
+    ...(part ? [`- ${part}`] : []),
+    ...(rounds ? [`- ${esc(rounds)}`] : []),
     `- options: tries ${options.tries}, timeout ${options.timeoutMs} ms, jobs ${options.jobs}${observe ? ', observe only' : ''}, internet depth ${report.isolation.internetHops ?? 0} routers`,
     ...(single ? [`- agent: \`${esc(single.name)}\` (\`${esc(single.source)}\`)${agentTraits(single) ? `: ${esc(agentTraits(single))}` : ''}`] : []),
     ...(isolationLine(report) ? [`- ${isolationLine(report)}`] : []),

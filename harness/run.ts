@@ -10,7 +10,7 @@ import { agentCommand } from './agent.ts';
 import { hardDeadlineMs, peerLaunch, RELAY_AGENT, serviceEnv, type RunnableAgent } from './agent-env.ts';
 import type { PeerEnv } from './contract.ts';
 import { RunError } from './errors.ts';
-import { judgeCell, judgeTry, readVerdict } from './judge.ts';
+import { judgeCell, judgeTry, readVerdict, triesByCell } from './judge.ts';
 import type { Lab } from './lab.ts';
 import type { AgentSpec, ServiceName } from './manifest.ts';
 import { sweepNamespaces } from './netns.ts';
@@ -313,12 +313,7 @@ async function runAttempt(lane: Lane, att: PlannedAttempt, run: AgentRun, ctx: R
 export function judgeCells(plan: Pick<Plan, 'attempts' | 'agents'>, attempts: Attempt[], agentNames: string[]): Cell[] {
   const planned = new Map<number, PlannedAttempt>();
   for (const t of plan.attempts) if (!planned.has(t.cell)) planned.set(t.cell, t);
-  const tries = new Map<number, Attempt[]>();
-  for (const t of attempts) {
-    const own = tries.get(t.cell);
-    if (own) own.push(t);
-    else tries.set(t.cell, [t]);
-  }
+  const tries = triesByCell(attempts);
   return [...planned.values()]
     .sort((x, y) => x.cell - y.cell)
     .map((first) => {

@@ -72,6 +72,8 @@ export interface PreparedRun {
   scenario: Scenario;
   plan: Plan;
   observe: boolean;
+  /** --ci-width and --max-tries, checked (null: a fixed number of tries) */
+  adaptive: AdaptiveOptions | null;
 }
 
 /** The whole-number options of a run: their command-line names and bounds, for the command (which
@@ -143,11 +145,11 @@ export async function prepareRun(scenario: string | ScenarioInput | Scenario, o:
     throw e;
   }
   checkOutOption(o.out);
-  adaptiveOptions(o, p.tries);
+  const adaptive = adaptiveOptions(o, p.tries);
   if (o.baseline && o.baseline.scenario !== s.name) {
     throw new UsageError(`the baseline is a run of scenario ${o.baseline.scenario}, this is ${s.name}: a baseline from another scenario compares nothing`);
   }
-  return { scenario: s, plan: p, observe };
+  return { scenario: s, plan: p, observe, adaptive };
 }
 
 export const DEFAULT_MAX_TRIES = 100;
@@ -208,7 +210,7 @@ async function verifyRouters(lab: Lab, scenario: Scenario, teardown: Teardown, o
  * `cause`).
  */
 export async function executeRun(prepared: PreparedRun, o: RunScenarioOptions = {}): Promise<Report> {
-  const { scenario, plan: p, observe } = prepared;
+  const { scenario, plan: p, observe, adaptive } = prepared;
   const say = o.log ?? (() => {});
   // an old run's folder is refused before anything is built (and without root)
   if (o.out !== undefined) checkRunFolder(fromUser(o.out));
@@ -248,7 +250,6 @@ export async function executeRun(prepared: PreparedRun, o: RunScenarioOptions = 
     const t0 = performance.now();
     const [host, lab] = await Promise.all([hostFacts(), buildTopology(p, teardown)]);
     if (o.verify) await verifyRouters(lab, scenario, teardown, outDir, say);
-    const adaptive = adaptiveOptions(o, p.tries);
     const rounds = adaptive ? adaptiveRounds(p.attempts, adaptive, scenario.agents.map((x) => x.name)) : null;
     const { attempts, cells, isolation } = await runAttempts(lab, agents, teardown, { outDir, pcap: o.pcap ?? false, onAttempt: o.onAttempt, ...(rounds ? { more: rounds.next } : {}) });
     writeFileSync(resolve(outDir, 'attempts.json'), JSON.stringify(attempts, null, 2) + '\n');
